@@ -1,0 +1,48 @@
+//! DynamoDB adapters. The key design is in `docs/data-model.md`; in short:
+//!
+//! - orders table: `pk = ORDER#<id>`; `sk = ORDER` for the order, `sk = HISTORY#<version>` for
+//!   each history entry. GSI `byCustomer` (`customerId`, `createdKey`) lists a customer's orders
+//!   newest first; GSI `byStatus` (`statusShard`, `updatedKey`) lists orders by status for
+//!   operators, spread over [`STATUS_SHARDS`] partitions per status.
+//! - products table: `pk = productId`.
+//! - idempotency table: `pk = <customerId>#<key>`, expiring through the `expiresAt` TTL.
+//!
+//! Every state change is a conditional write on the stored version.
+
+mod codec;
+mod health;
+mod idempotency;
+mod orders;
+mod products;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+
+pub use health::TableProbe;
+pub use idempotency::DynamoIdempotency;
+pub use orders::{DynamoOrders, STATUS_SHARDS};
+pub use products::DynamoCatalog;
+
+use crate::error::AppError;
+
+/// Builds the client once per cold start.
+pub fn client(config: &aws_config::SdkConfig) -> Client {
+    Client::new(config)
+}
+
+/// Whether an SDK error is DynamoDB refusing a condition (as opposed to a failure).
+fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        .is_some_and(|code| {
+            code == "ConditionalCheckFailedException" || code == "TransactionCanceledException"
+        })
+}
+
+fn failure<E, R>(what: &'static str, err: SdkError<E, R>) -> AppError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    AppError::dependency(what, aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string())
+}

@@ -1,0 +1,289 @@
+//! Orders and their history in one table, so that a transition and its history entry are one
+//! transaction on one partition.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::codec::{Item, from_item, n, s, to_item};
+use super::{failure, is_condition_failure};
+use crate::domain::{CustomerId, HistoryEntry, Order, OrderId};
+use crate::error::AppError;
+use crate::ports::{IdempotencyClaim, OrderCursor, OrderRepository, Page};
+
+/// Partitions per status in the `byStatus` index, so a busy status (`PENDING` during a sale) is
+/// spread over several partitions; an operator query reads all shards.
+pub const STATUS_SHARDS: u32 = 8;
+
+const ORDER_SK: &str = "ORDER";
+const HISTORY_PREFIX: &str = "HISTORY#";
+pub(crate) const BY_CUSTOMER: &str = "byCustomer";
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderRecord {
+    pk: String,
+    sk: String,
+    created_key: String,
+    status_shard: String,
+    updated_key: String,
+    #[serde(flatten)]
+    order: Order,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HistoryRecord {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    entry: HistoryEntry,
+}
+
+fn order_pk(id: &OrderId) -> String {
+    format!("ORDER#{id}")
+}
+
+/// A sort key that orders by time, then id: fixed-width UTC timestamps sort as strings.
+fn time_key(at: DateTime<Utc>, id: &OrderId) -> String {
+    format!("{}#{id}", at.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+fn status_shard(order: &Order) -> String {
+    let tail = order.id.as_str().as_bytes().last().copied().unwrap_or(0);
+    format!("{}#{}", order.status, u32::from(tail) % STATUS_SHARDS)
+}
+
+fn order_item(order: &Order) -> Result<Item, AppError> {
+    to_item(&OrderRecord {
+        pk: order_pk(&order.id),
+        sk: ORDER_SK.into(),
+        created_key: time_key(order.created_at, &order.id),
+        status_shard: status_shard(order),
+        updated_key: time_key(order.updated_at, &order.id),
+        order: order.clone(),
+    })
+}
+
+fn history_item(id: &OrderId, entry: &HistoryEntry) -> Result<Item, AppError> {
+    to_item(&HistoryRecord {
+        pk: order_pk(id),
+        sk: format!("{HISTORY_PREFIX}{:010}", entry.version),
+        entry: entry.clone(),
+    })
+}
+
+fn built<T, E: std::error::Error + Send + Sync + 'static>(result: Result<T, E>) -> Result<T, AppError> {
+    result.map_err(|e| AppError::dependency("request building", e))
+}
+
+fn put_if(table: &str, item: Item, condition: &str) -> Result<Put, AppError> {
+    built(
+        Put::builder()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .build(),
+    )
+}
+
+pub struct DynamoOrders {
+    client: Client,
+    table: String,
+    /// Needed only to complete idempotency claims in `insert`.
+    idempotency_table: Option<String>,
+}
+
+impl DynamoOrders {
+    pub fn new(client: Client, table: String) -> Self {
+        Self {
+            client,
+            table,
+            idempotency_table: None,
+        }
+    }
+
+    pub fn with_idempotency_table(mut self, table: String) -> Self {
+        self.idempotency_table = Some(table);
+        self
+    }
+
+    fn complete_claim(&self, claim: &IdempotencyClaim, order: &Order) -> Result<Update, AppError> {
+        let table = self.idempotency_table.as_deref().ok_or_else(|| {
+            AppError::dependency("configuration", "no idempotency table configured")
+        })?;
+        built(
+            Update::builder()
+                .table_name(table)
+                .key("pk", s(&claim.scoped_key))
+                .update_expression("SET #status = :done, orderId = :order REMOVE lockToken, leaseUntil")
+                .condition_expression("lockToken = :token")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":done", s("COMPLETED"))
+                .expression_attribute_values(":order", s(order.id.as_str()))
+                .expression_attribute_values(":token", s(&claim.token))
+                .build(),
+        )
+    }
+}
+
+#[async_trait]
+impl OrderRepository for DynamoOrders {
+    async fn insert(&self, order: &Order, claim: Option<&IdempotencyClaim>) -> Result<(), AppError> {
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(put_if(&self.table, order_item(order)?, "attribute_not_exists(pk)")?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(put_if(
+                    &self.table,
+                    history_item(&order.id, &order.created_entry())?,
+                    "attribute_not_exists(pk)",
+                )?)
+                .build(),
+        ];
+        if let Some(claim) = claim {
+            items.push(
+                TransactWriteItem::builder()
+                    .update(self.complete_claim(claim, order)?)
+                    .build(),
+            );
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failure(&err) => Err(AppError::Conflict(
+                "this request's Idempotency-Key was taken over by a retry; the retry creates the order"
+                    .into(),
+            )),
+            Err(err) => Err(failure("order insert", err)),
+        }
+    }
+
+    async fn get(&self, id: &OrderId) -> Result<Option<Order>, AppError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(order_pk(id)))
+            .key("sk", s(ORDER_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| failure("order read", e))?;
+        out.item
+            .map(|item| from_item::<OrderRecord>(item).map(|r| r.order))
+            .transpose()
+    }
+
+    async fn list_for_customer(
+        &self,
+        customer: &CustomerId,
+        limit: u16,
+        after: Option<&OrderCursor>,
+    ) -> Result<Page<Order, OrderCursor>, AppError> {
+        // The start key is rebuilt from the caller: a cursor can only name a position.
+        let start = after.map(|c| {
+            Item::from([
+                ("pk".to_string(), s(order_pk(&c.id))),
+                ("sk".to_string(), s(ORDER_SK)),
+                ("customerId".to_string(), s(customer.as_str())),
+                ("createdKey".to_string(), s(time_key(c.created_at, &c.id))),
+            ])
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_CUSTOMER)
+            .key_condition_expression("customerId = :customer")
+            .expression_attribute_values(":customer", s(customer.as_str()))
+            .scan_index_forward(false)
+            .limit(i32::from(limit))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| failure("order listing", e))?;
+        let more = out.last_evaluated_key.is_some();
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_item::<OrderRecord>(item).map(|r| r.order))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = items.last().filter(|_| more).map(|o| OrderCursor {
+            created_at: o.created_at,
+            id: o.id.clone(),
+        });
+        Ok(Page { items, next })
+    }
+
+    async fn apply(
+        &self,
+        current: &Order,
+        next: &Order,
+        entry: &HistoryEntry,
+    ) -> Result<(), AppError> {
+        let order = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(order_item(next)?))
+                .condition_expression("#version = :expected AND #status = :status")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":expected", n(current.version))
+                .expression_attribute_values(":status", s(current.status.as_str()))
+                .build(),
+        )?;
+        let history = put_if(
+            &self.table,
+            history_item(&next.id, entry)?,
+            "attribute_not_exists(pk)",
+        )?;
+        match self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(order).build())
+            .transact_items(TransactWriteItem::builder().put(history).build())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failure(&err) => Err(AppError::StaleVersion("order")),
+            Err(err) => Err(failure("order transition", err)),
+        }
+    }
+
+    async fn history(&self, id: &OrderId) -> Result<Vec<HistoryEntry>, AppError> {
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :history)")
+                .expression_attribute_values(":pk", s(order_pk(id)))
+                .expression_attribute_values(":history", s(HISTORY_PREFIX))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| failure("order history", e))?;
+            for item in out.items.unwrap_or_default() {
+                entries.push(from_item::<HistoryRecord>(item)?.entry);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(entries);
+            }
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! The ports implemented on AWS: one module per external system.
+
+pub mod dynamodb;
+pub mod sqs;

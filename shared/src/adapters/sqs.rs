@@ -1,0 +1,56 @@
+//! Publishing fulfilment messages to one SQS queue. Each function gets a publisher for the one
+//! queue it feeds, which is also the one queue its IAM policy lets it send to.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::MessageAttributeValue;
+
+use crate::error::AppError;
+use crate::messages::Envelope;
+use crate::ports::OrderEvents;
+
+pub struct SqsPublisher {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsPublisher {
+    pub fn new(client: Client, queue_url: String) -> Self {
+        Self { client, queue_url }
+    }
+}
+
+fn attribute(value: &str) -> Result<MessageAttributeValue, AppError> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .map_err(|e| AppError::dependency("request building", e))
+}
+
+#[async_trait]
+impl OrderEvents for SqsPublisher {
+    async fn publish(&self, message: &Envelope) -> Result<(), AppError> {
+        let body =
+            serde_json::to_string(message).map_err(|e| AppError::dependency("message encoding", e))?;
+        let kind = serde_json::to_value(message.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .message_attributes("type", attribute(&kind)?)
+            .message_attributes("correlationId", attribute(&message.correlation_id)?)
+            .send()
+            .await
+            .map_err(|e| {
+                AppError::dependency(
+                    "queue send",
+                    aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
+                )
+            })?;
+        Ok(())
+    }
+}

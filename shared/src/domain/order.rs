@@ -1,0 +1,425 @@
+//! The order aggregate and its state machine.
+//!
+//! ```text
+//! PENDING ──> RESERVED ──> PAID ──> SHIPPED ──> COMPLETED
+//!    │           │           │         │
+//!    ├─> REJECTED├─> PAYMENT_FAILED    │
+//!    ├─> CANCELLED <─────────┤         │
+//!    └─> FAILED <────────────┴─────────┘   (FAILED from any non-terminal state)
+//! ```
+//! A transition never goes backwards and never leaves a terminal state; every one bumps the
+//! version, which storage uses as the optimistic-locking condition, and yields a history entry.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{CustomerId, Invalid, Money, OrderId, PaymentMethod, ProductId, ShippingAddress};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    Pending,
+    Reserved,
+    Paid,
+    Shipped,
+    Completed,
+    Rejected,
+    PaymentFailed,
+    Cancelled,
+    Failed,
+}
+
+impl OrderStatus {
+    pub const ALL: [Self; 9] = [
+        Self::Pending,
+        Self::Reserved,
+        Self::Paid,
+        Self::Shipped,
+        Self::Completed,
+        Self::Rejected,
+        Self::PaymentFailed,
+        Self::Cancelled,
+        Self::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Reserved => "RESERVED",
+            Self::Paid => "PAID",
+            Self::Shipped => "SHIPPED",
+            Self::Completed => "COMPLETED",
+            Self::Rejected => "REJECTED",
+            Self::PaymentFailed => "PAYMENT_FAILED",
+            Self::Cancelled => "CANCELLED",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|s| s.as_str()).collect();
+                Invalid::new(format!("must be one of {}", names.join(", ")))
+            })
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Self::Completed | Self::Rejected | Self::PaymentFailed | Self::Cancelled | Self::Failed
+        )
+    }
+
+    /// The allowed transitions; everything else is refused.
+    pub fn can_become(self, next: Self) -> bool {
+        use OrderStatus::*;
+        match (self, next) {
+            (from, Failed) => !from.is_terminal(),
+            (Pending, Reserved | Rejected | Cancelled) => true,
+            (Reserved, Paid | PaymentFailed | Cancelled) => true,
+            (Paid, Shipped | Cancelled) => true,
+            (Shipped, Completed) => true,
+            _ => false,
+        }
+    }
+
+    /// A customer may cancel until the order ships.
+    pub fn is_cancellable(self) -> bool {
+        self.can_become(Self::Cancelled)
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How many units of one product a line orders: 1 to 100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "u32")]
+pub struct Quantity(u32);
+
+impl Quantity {
+    pub const MAX: u32 = 100;
+
+    pub fn new(raw: i64) -> Result<Self, Invalid> {
+        match u32::try_from(raw) {
+            Ok(n) if (1..=Self::MAX).contains(&n) => Ok(Self(n)),
+            _ => Err(Invalid::new(format!(
+                "must be an integer from 1 to {}",
+                Self::MAX
+            ))),
+        }
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for Quantity {
+    type Error = Invalid;
+    fn try_from(raw: i64) -> Result<Self, Invalid> {
+        Self::new(raw)
+    }
+}
+
+impl From<Quantity> for u32 {
+    fn from(q: Quantity) -> u32 {
+        q.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItem {
+    pub product_id: ProductId,
+    pub quantity: Quantity,
+    /// The catalog price when the order was placed.
+    pub unit_price: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    pub id: OrderId,
+    pub customer_id: CustomerId,
+    pub status: OrderStatus,
+    pub items: Vec<OrderItem>,
+    pub total: Money,
+    pub shipping_address: ShippingAddress,
+    pub payment_method: PaymentMethod,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+/// One line of an order's audit timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    /// The order version this transition produced; unique per order, so a replayed write of the
+    /// same transition cannot add a second entry.
+    pub version: u64,
+    pub at: DateTime<Utc>,
+    pub from: Option<OrderStatus>,
+    pub to: OrderStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("an order in state {from} cannot become {to}")]
+pub struct IllegalTransition {
+    pub from: OrderStatus,
+    pub to: OrderStatus,
+}
+
+impl Order {
+    pub const MAX_ITEMS: usize = 50;
+
+    /// A new `PENDING` order over priced lines. The total is computed here, never taken from the
+    /// client, and all lines must share one currency.
+    pub fn place(
+        id: OrderId,
+        customer_id: CustomerId,
+        items: Vec<OrderItem>,
+        shipping_address: ShippingAddress,
+        payment_method: PaymentMethod,
+        now: DateTime<Utc>,
+    ) -> Result<Self, Invalid> {
+        let Some(first) = items.first() else {
+            return Err(Invalid::new("must contain at least one item"));
+        };
+        if items.len() > Self::MAX_ITEMS {
+            return Err(Invalid::new(format!(
+                "must contain at most {} items",
+                Self::MAX_ITEMS
+            )));
+        }
+        let total = items.iter().try_fold(
+            Money::zero(first.unit_price.currency),
+            |sum, item| {
+                item.unit_price
+                    .times(item.quantity.get())
+                    .and_then(|line| sum.plus(line))
+                    .map_err(|_| Invalid::new("all products of an order must be priced in one currency"))
+            },
+        )?;
+        Ok(Self {
+            id,
+            customer_id,
+            status: OrderStatus::Pending,
+            items,
+            total,
+            shipping_address,
+            payment_method,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        })
+    }
+
+    /// The history entry that records the order's creation.
+    pub fn created_entry(&self) -> HistoryEntry {
+        HistoryEntry {
+            version: self.version,
+            at: self.created_at,
+            from: None,
+            to: self.status,
+            reason: None,
+        }
+    }
+
+    /// The order after moving to `to`, with its history entry; refused when the state machine
+    /// does not allow it.
+    pub fn transition(
+        &self,
+        to: OrderStatus,
+        now: DateTime<Utc>,
+        reason: Option<String>,
+    ) -> Result<(Self, HistoryEntry), IllegalTransition> {
+        if !self.status.can_become(to) {
+            return Err(IllegalTransition {
+                from: self.status,
+                to,
+            });
+        }
+        let next = Self {
+            status: to,
+            updated_at: now.max(self.updated_at),
+            version: self.version + 1,
+            ..self.clone()
+        };
+        let entry = HistoryEntry {
+            version: next.version,
+            at: next.updated_at,
+            from: Some(self.status),
+            to,
+            reason,
+        };
+        Ok((next, entry))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::Currency;
+
+    fn status() -> impl Strategy<Value = OrderStatus> {
+        prop::sample::select(OrderStatus::ALL.to_vec())
+    }
+
+    fn money(amount: i64, currency: &str) -> Money {
+        Money::new(amount, Currency::parse(currency).unwrap()).unwrap()
+    }
+
+    fn item(id: &str, quantity: i64, price: Money) -> OrderItem {
+        OrderItem {
+            product_id: ProductId::parse(id).unwrap(),
+            quantity: Quantity::new(quantity).unwrap(),
+            unit_price: price,
+        }
+    }
+
+    fn address() -> ShippingAddress {
+        ShippingAddress {
+            name: "Ada".into(),
+            line1: "1 Main St".into(),
+            line2: None,
+            city: "London".into(),
+            postal_code: "N1".into(),
+            country: "GB".into(),
+        }
+    }
+
+    fn place(items: Vec<OrderItem>) -> Result<Order, Invalid> {
+        Order::place(
+            OrderId::generate(),
+            CustomerId::parse("c-1").unwrap(),
+            items,
+            address(),
+            PaymentMethod::parse("pm_card_visa").unwrap(),
+            Utc::now(),
+        )
+    }
+
+    #[test]
+    fn the_total_is_the_sum_of_the_lines() {
+        let order = place(vec![
+            item("p-1", 2, money(1250, "EUR")),
+            item("p-2", 1, money(99, "EUR")),
+        ])
+        .unwrap();
+        assert_eq!(order.total, money(2599, "EUR"));
+        assert_eq!(order.status, OrderStatus::Pending);
+        assert_eq!(order.version, 1);
+    }
+
+    #[test]
+    fn mixed_currencies_and_empty_orders_are_refused() {
+        assert!(
+            place(vec![
+                item("p-1", 1, money(1, "EUR")),
+                item("p-2", 1, money(1, "USD"))
+            ])
+            .is_err()
+        );
+        assert!(place(vec![]).is_err());
+    }
+
+    #[test]
+    fn quantities_are_bounded() {
+        assert!(Quantity::new(0).is_err());
+        assert!(Quantity::new(101).is_err());
+        assert!(Quantity::new(-1).is_err());
+        assert!(Quantity::new(i64::MAX).is_err());
+        assert_eq!(Quantity::new(100).map(Quantity::get), Ok(100));
+    }
+
+    #[test]
+    fn the_happy_path_is_allowed_in_order() {
+        use OrderStatus::*;
+        let path = [Pending, Reserved, Paid, Shipped, Completed];
+        for pair in path.windows(2) {
+            assert!(pair[0].can_become(pair[1]), "{} -> {}", pair[0], pair[1]);
+        }
+    }
+
+    #[test]
+    fn cancellation_is_possible_until_shipping() {
+        use OrderStatus::*;
+        let cancellable: Vec<_> = OrderStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_cancellable())
+            .collect();
+        assert_eq!(cancellable, [Pending, Reserved, Paid]);
+    }
+
+    #[test]
+    fn a_transition_bumps_the_version_and_records_history() {
+        let order = place(vec![item("p-1", 1, money(5, "EUR"))]).unwrap();
+        let (next, entry) = order
+            .transition(OrderStatus::Reserved, Utc::now(), None)
+            .unwrap();
+        assert_eq!(next.version, 2);
+        assert_eq!(entry.version, 2);
+        assert_eq!(entry.from, Some(OrderStatus::Pending));
+        assert!(next.updated_at >= order.updated_at);
+    }
+
+    proptest! {
+        #[test]
+        fn terminal_states_never_change(from in status(), to in status()) {
+            if from.is_terminal() {
+                prop_assert!(!from.can_become(to));
+            }
+        }
+
+        #[test]
+        fn no_state_becomes_itself(s in status()) {
+            prop_assert!(!s.can_become(s));
+        }
+
+        #[test]
+        fn transitions_only_move_forward(from in status(), to in status()) {
+            // Any allowed transition cannot be undone: there is no path straight back.
+            if from.can_become(to) {
+                prop_assert!(!to.can_become(from));
+            }
+        }
+
+        #[test]
+        fn status_names_round_trip(s in status()) {
+            prop_assert_eq!(OrderStatus::parse(s.as_str()), Ok(s));
+            let json = serde_json::to_value(s).unwrap();
+            prop_assert_eq!(json.as_str(), Some(s.as_str()));
+        }
+
+        #[test]
+        fn any_walk_of_random_transitions_ends_in_at_most_five_moves(
+            steps in prop::collection::vec(status(), 0..40)
+        ) {
+            let mut order = place(vec![item("p-1", 1, money(5, "EUR"))]).unwrap();
+            let mut moves = 0;
+            for to in steps {
+                if let Ok((next, entry)) = order.transition(to, Utc::now(), None) {
+                    prop_assert_eq!(entry.version, next.version);
+                    prop_assert_eq!(next.version, order.version + 1);
+                    order = next;
+                    moves += 1;
+                }
+            }
+            prop_assert!(moves <= 4, "{} moves", moves);
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! The one error type of the use cases. It knows nothing of HTTP or SQS: the HTTP edge maps it to a
+//! status and a problem document, and queue consumers ask [`AppError::is_retryable`].
+
+use std::error::Error as StdError;
+
+use crate::domain::Invalid;
+
+/// One problem with one field of the request, as shown to the client.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    /// Where the problem is, as a JSON path (`items[0].quantity`), a header name
+    /// (`Idempotency-Key`), a query parameter (`limit`) or a path parameter (`id`).
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(field: impl Into<String>, invalid: Invalid) -> Self {
+        Self::new(field, invalid.0)
+    }
+}
+
+type Cause = Box<dyn StdError + Send + Sync + 'static>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed: wrong shape, types or values.
+    #[error("the request is invalid")]
+    Invalid(Vec<FieldError>),
+    /// The request is well formed but cannot be carried out as asked (unknown product, an
+    /// idempotency key reused for a different request, ...).
+    #[error("{detail}")]
+    Unprocessable {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("authentication is required")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    /// The resource does not exist *for this caller*: someone else's order is not found either.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("the request body must be JSON (`Content-Type: application/json`)")]
+    UnsupportedMediaType,
+    #[error("too many requests")]
+    RateLimited { retry_after_secs: u64 },
+    /// A write lost an optimistic-locking race: someone else changed the item first.
+    #[error("the {0} was changed concurrently")]
+    StaleVersion(&'static str),
+    /// A dependency (DynamoDB, SQS, the payment provider) failed. The cause is logged, never
+    /// shown to the client.
+    #[error("{what} failed")]
+    Dependency {
+        what: &'static str,
+        #[source]
+        cause: Cause,
+    },
+}
+
+impl AppError {
+    pub fn invalid(field: impl Into<String>, invalid: Invalid) -> Self {
+        Self::Invalid(vec![FieldError::invalid(field, invalid)])
+    }
+
+    pub fn dependency(what: &'static str, cause: impl Into<Cause>) -> Self {
+        Self::Dependency {
+            what,
+            cause: cause.into(),
+        }
+    }
+
+    /// Whether trying the same thing again later may succeed: true for failing dependencies and
+    /// lost races, false for anything the request itself got wrong.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Dependency { .. } | Self::StaleVersion(_) | Self::RateLimited { .. }
+        )
+    }
+
+    /// The error and every cause below it, for logs.
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut source = self.source();
+        while let Some(cause) = source {
+            out.push_str(": ");
+            out.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chain_names_every_cause() {
+        let io = std::io::Error::other("connection reset");
+        let err = AppError::dependency("orders table", io);
+        assert_eq!(err.chain(), "orders table failed: connection reset");
+        assert!(err.is_retryable());
+        assert!(!AppError::NotFound("order").is_retryable());
+    }
+}

@@ -1,0 +1,144 @@
+//! The HTTP edge every API function shares: it turns an API Gateway request into the caller,
+//! typed input and a correlation id, and turns a use case's result into a response. Errors become
+//! `application/problem+json` (RFC 9457) here and nowhere else.
+
+mod body;
+mod problem;
+mod respond;
+pub mod views;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::time::Instant;
+
+pub use body::{MAX_BODY_BYTES, json_body};
+use lambda_http::request::RequestContext;
+pub use lambda_http::{Body, Request, RequestExt, Response};
+pub use problem::problem;
+pub use respond::{Caching, cacheable_json, json, with_header};
+use tracing::Instrument;
+
+use crate::domain::{Caller, CustomerId, Invalid, Role};
+use crate::error::AppError;
+
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+
+/// What every response and log line of one request carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestInfo {
+    pub correlation_id: String,
+    /// The request path, the problem document's `instance`.
+    pub instance: String,
+}
+
+impl RequestInfo {
+    pub fn of(req: &Request) -> Self {
+        let from_client = req
+            .headers()
+            .get(CORRELATION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| is_safe_token(v, 128));
+        let from_gateway = || match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone(),
+            _ => None,
+        };
+        let correlation_id = from_client
+            .map(str::to_string)
+            .or_else(from_gateway)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        Self {
+            correlation_id,
+            instance: req.uri().path().to_string(),
+        }
+    }
+}
+
+fn is_safe_token(value: &str, max: usize) -> bool {
+    !value.is_empty()
+        && value.len() <= max
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// Runs one request through `handler`: sets up the log span, turns an error into a problem
+/// response, adds the correlation id header and logs one line with the outcome. Never fails, so
+/// the Lambda runtime never sees an error from an API function.
+pub async fn serve<F, Fut>(req: Request, handler: F) -> Result<Response<Body>, Infallible>
+where
+    F: FnOnce(Request, RequestInfo) -> Fut,
+    Fut: Future<Output = Result<Response<Body>, AppError>>,
+{
+    let started = Instant::now();
+    let info = RequestInfo::of(&req);
+    let method = req.method().to_string();
+    let span = tracing::info_span!(
+        "request",
+        correlation_id = %info.correlation_id,
+        method = %method,
+        path = %info.instance,
+    );
+    let result = handler(req, info.clone()).instrument(span.clone()).await;
+    let mut response = result.unwrap_or_else(|err| problem(&err, &info));
+    if let Ok(value) = http::HeaderValue::from_str(&info.correlation_id) {
+        response.headers_mut().insert(CORRELATION_HEADER, value);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            duration_ms = started.elapsed().as_millis() as u64,
+            "request handled"
+        );
+    });
+    Ok(response)
+}
+
+/// The authenticated caller, from the authorizer context that API Gateway adds to the event
+/// (`requestContext.authorizer.principalId` and `.role`). Without it the request is refused.
+pub fn caller(req: &Request) -> Result<Caller, AppError> {
+    let fields = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => &ctx.authorizer.fields,
+        _ => return Err(AppError::Unauthenticated),
+    };
+    let principal = fields
+        .get("principalId")
+        .and_then(|v| v.as_str())
+        .ok_or(AppError::Unauthenticated)?;
+    let id = CustomerId::parse(principal).map_err(|_| AppError::Unauthenticated)?;
+    let role = match fields.get("role").and_then(|v| v.as_str()) {
+        None => Role::Customer,
+        Some(raw) => Role::parse(raw).ok_or(AppError::Unauthenticated)?,
+    };
+    Ok(Caller { id, role })
+}
+
+/// A path parameter parsed into its type; a missing or malformed one names itself.
+pub fn path_param<T>(
+    req: &Request,
+    name: &str,
+    parse: impl FnOnce(&str) -> Result<T, Invalid>,
+) -> Result<T, AppError> {
+    let raw = req
+        .path_parameters_ref()
+        .and_then(|p| p.first(name))
+        .ok_or_else(|| AppError::invalid(name, Invalid("is required".into())))?;
+    parse(raw).map_err(|e| AppError::invalid(name, e))
+}
+
+/// A query parameter, if present (empty values count as absent).
+pub fn query_param<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
+    req.query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+        .filter(|v| !v.is_empty())
+}
+
+/// A header, if present; a value that is not visible ASCII is refused with the header's name.
+pub fn header<'r>(req: &'r Request, name: &str) -> Result<Option<&'r str>, AppError> {
+    match req.headers().get(name) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .map(Some)
+            .map_err(|_| AppError::invalid(name, Invalid("must be visible ASCII".into()))),
+    }
+}

@@ -1,0 +1,102 @@
+//! What the API shows of domain values: camelCase JSON, money as `{amount, currency}`.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::domain::{HistoryEntry, Money, Order, OrderItem, OrderStatus, Product, ShippingAddress};
+use crate::ports::Page;
+use crate::service::Cursor;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView<'a> {
+    pub id: &'a str,
+    pub status: OrderStatus,
+    pub items: &'a [OrderItem],
+    pub total: Money,
+    pub shipping_address: &'a ShippingAddress,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: u64,
+}
+
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+impl<'a> From<&'a Order> for OrderView<'a> {
+    fn from(order: &'a Order) -> Self {
+        Self {
+            id: order.id.as_str(),
+            status: order.status,
+            items: &order.items,
+            total: order.total,
+            shipping_address: &order.shipping_address,
+            created_at: timestamp(order.created_at),
+            updated_at: timestamp(order.updated_at),
+            version: order.version,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductView<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub unit_price: Money,
+    pub available: u32,
+}
+
+impl<'a> From<&'a Product> for ProductView<'a> {
+    fn from(product: &'a Product) -> Self {
+        Self {
+            id: product.id.as_str(),
+            name: &product.name,
+            unit_price: product.unit_price,
+            available: product.available,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryView<'a> {
+    pub version: u64,
+    pub at: String,
+    pub from: Option<OrderStatus>,
+    pub to: OrderStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+}
+
+impl<'a> From<&'a HistoryEntry> for HistoryView<'a> {
+    fn from(entry: &'a HistoryEntry) -> Self {
+        Self {
+            version: entry.version,
+            at: timestamp(entry.at),
+            from: entry.from,
+            to: entry.to,
+            reason: entry.reason.as_deref(),
+        }
+    }
+}
+
+/// A page of a listing: `{"items": [...], "cursor": "opaque" | null}`.
+#[derive(Debug, Serialize)]
+pub struct ListView<V> {
+    pub items: Vec<V>,
+    pub cursor: Option<String>,
+}
+
+impl<V> ListView<V> {
+    pub fn of<'a, T: 'a, C: Serialize>(page: &'a Page<T, C>) -> Self
+    where
+        V: From<&'a T>,
+    {
+        Self {
+            items: page.items.iter().map(V::from).collect(),
+            cursor: page.next.as_ref().map(Cursor::encode),
+        }
+    }
+}

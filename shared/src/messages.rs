@@ -1,0 +1,42 @@
+//! The messages that chain the fulfilment steps. Each is a small, versioned envelope: it names the
+//! order and carries no order state, because every consumer reloads the order from DynamoDB, the
+//! source of truth, before acting.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::OrderId;
+
+/// The envelope schema version; consumers refuse versions they do not know.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageType {
+    /// A new order waits for stock: read by reserve-inventory.
+    OrderPlaced,
+    /// The customer cancelled: read by compensate-order (refund, release stock).
+    OrderCancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Envelope {
+    #[serde(rename = "type")]
+    pub kind: MessageType,
+    pub schema_version: u32,
+    pub order_id: OrderId,
+    pub correlation_id: String,
+    pub at: DateTime<Utc>,
+}
+
+impl Envelope {
+    pub fn new(kind: MessageType, order_id: OrderId, correlation_id: &str, at: DateTime<Utc>) -> Self {
+        Self {
+            kind,
+            schema_version: SCHEMA_VERSION,
+            order_id,
+            correlation_id: correlation_id.to_string(),
+            at,
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The narrow interfaces the use cases need from the outside world, one per need. DynamoDB and SQS
+//! implement them in `adapters`; `memory` implements them for fast use-case and handler tests.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{
+    CustomerId, HistoryEntry, IdempotencyKey, Order, OrderId, Product, ProductDraft, ProductId,
+};
+use crate::error::AppError;
+use crate::messages::Envelope;
+
+/// One page of a listing and where the next one starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T, C> {
+    pub items: Vec<T>,
+    pub next: Option<C>,
+}
+
+/// Where a customer's order listing (newest first) resumes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OrderCursor {
+    #[serde(rename = "c")]
+    pub created_at: DateTime<Utc>,
+    #[serde(rename = "i")]
+    pub id: OrderId,
+}
+
+#[async_trait]
+pub trait OrderRepository: Send + Sync {
+    /// Stores a new order and its creation history entry and, when given, completes the
+    /// idempotency claim that guarded it: all of it or nothing.
+    async fn insert(&self, order: &Order, claim: Option<&IdempotencyClaim>) -> Result<(), AppError>;
+
+    async fn get(&self, id: &OrderId) -> Result<Option<Order>, AppError>;
+
+    /// The customer's orders, newest first.
+    async fn list_for_customer(
+        &self,
+        customer: &CustomerId,
+        limit: u16,
+        after: Option<&OrderCursor>,
+    ) -> Result<Page<Order, OrderCursor>, AppError>;
+
+    /// Replaces `current` by `next` and appends `entry`, only if the stored order is still at
+    /// `current`'s version and status; otherwise [`AppError::StaleVersion`].
+    async fn apply(&self, current: &Order, next: &Order, entry: &HistoryEntry)
+    -> Result<(), AppError>;
+
+    /// The order's audit timeline, oldest first.
+    async fn history(&self, id: &OrderId) -> Result<Vec<HistoryEntry>, AppError>;
+}
+
+/// Proof that this request holds an idempotency key, to be completed when its order is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    /// The key scoped to its customer: two customers may use the same key.
+    pub scoped_key: String,
+    /// Unique per claim, so that a request whose claim expired and was taken over cannot complete it.
+    pub token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// This request holds the key now.
+    Acquired(IdempotencyClaim),
+    /// An earlier request with this key finished and created `order_id`.
+    Completed {
+        request_hash: String,
+        order_id: OrderId,
+    },
+    /// An earlier request with this key is still running.
+    InProgress { request_hash: String },
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    async fn claim(
+        &self,
+        customer: &CustomerId,
+        key: &IdempotencyKey,
+        request_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimOutcome, AppError>;
+
+    /// Gives a claim back after a failure that stored nothing, so the client may retry at once.
+    async fn release(&self, claim: &IdempotencyClaim) -> Result<(), AppError>;
+}
+
+#[async_trait]
+pub trait Catalog: Send + Sync {
+    async fn get(&self, id: &ProductId) -> Result<Option<Product>, AppError>;
+
+    /// The products that exist among `ids`, in no particular order.
+    async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>, AppError>;
+
+    /// Products in id order.
+    async fn list(
+        &self,
+        limit: u16,
+        after: Option<&ProductId>,
+    ) -> Result<Page<Product, ProductId>, AppError>;
+
+    /// Creates or replaces a product; returns it as stored and whether it was new.
+    async fn put(&self, draft: &ProductDraft, now: DateTime<Utc>)
+    -> Result<(Product, bool), AppError>;
+}
+
+/// Hands orders to the fulfilment pipeline.
+#[async_trait]
+pub trait OrderEvents: Send + Sync {
+    async fn publish(&self, message: &Envelope) -> Result<(), AppError>;
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A dependency the deep health check asks.
+#[async_trait]
+pub trait Probe: Send + Sync {
+    fn name(&self) -> &str;
+    async fn check(&self) -> Result<(), AppError>;
+}

@@ -1,0 +1,72 @@
+//! Reading the catalog (public) and changing it (admins only).
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Caller, Currency, Money, Product, ProductDraft, ProductId, product_name, stock};
+use crate::error::{AppError, FieldError};
+use crate::ports::{Catalog, Clock, Page};
+use crate::service::Limit;
+
+/// The body of `PUT /products/{id}`, before validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PutProductRequest {
+    pub name: String,
+    pub unit_price: MoneyInput,
+    pub available: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoneyInput {
+    pub amount: i64,
+    pub currency: String,
+}
+
+pub async fn get_product(catalog: &dyn Catalog, id: &ProductId) -> Result<Product, AppError> {
+    catalog.get(id).await?.ok_or(AppError::NotFound("product"))
+}
+
+pub async fn list_products(
+    catalog: &dyn Catalog,
+    limit: Limit,
+    after: Option<&ProductId>,
+) -> Result<Page<Product, ProductId>, AppError> {
+    catalog.list(limit.get(), after).await
+}
+
+/// Creates or replaces a product. The role is checked here as well as at the gateway, so a
+/// cached or misconfigured authorizer policy can never open this to customers.
+pub async fn put_product(
+    catalog: &dyn Catalog,
+    clock: &dyn Clock,
+    caller: &Caller,
+    id: ProductId,
+    request: &PutProductRequest,
+) -> Result<(Product, bool), AppError> {
+    if !caller.is_admin() {
+        return Err(AppError::Forbidden(
+            "changing the catalog needs the admin role".into(),
+        ));
+    }
+    let mut errors = Vec::new();
+    let name = product_name(&request.name).map_err(|e| errors.push(FieldError::invalid("name", e)));
+    let currency = Currency::parse(&request.unit_price.currency)
+        .map_err(|e| errors.push(FieldError::invalid("unitPrice.currency", e)));
+    let price = currency.and_then(|c| {
+        Money::new(request.unit_price.amount, c)
+            .map_err(|e| errors.push(FieldError::invalid("unitPrice.amount", e)))
+    });
+    let available =
+        stock(request.available).map_err(|e| errors.push(FieldError::invalid("available", e)));
+    let (Ok(name), Ok(unit_price), Ok(available)) = (name, price, available) else {
+        return Err(AppError::Invalid(errors));
+    };
+    let draft = ProductDraft {
+        id,
+        name,
+        unit_price,
+        available,
+    };
+    catalog.put(&draft, clock.now()).await
+}

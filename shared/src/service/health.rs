@@ -1,0 +1,48 @@
+//! The deep health check: asks every dependency, concurrently, with a deadline.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::ports::Probe;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Health {
+    pub healthy: bool,
+    pub checks: Vec<Check>,
+}
+
+/// How long one dependency may take before it counts as down.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub async fn check(probes: &[Box<dyn Probe>]) -> Health {
+    let checks = futures::future::join_all(probes.iter().map(|probe| probe_one(probe.as_ref()))).await;
+    Health {
+        healthy: checks.iter().all(|c| c.ok),
+        checks,
+    }
+}
+
+async fn probe_one(probe: &dyn Probe) -> Check {
+    let ok = match tokio::time::timeout(PROBE_TIMEOUT, probe.check()).await {
+        Ok(Ok(())) => true,
+        Ok(Err(err)) => {
+            tracing::warn!(dependency = probe.name(), error = %err.chain(), "health probe failed");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(dependency = probe.name(), "health probe timed out");
+            false
+        }
+    };
+    Check {
+        name: probe.name().to_string(),
+        ok,
+    }
+}

@@ -1,0 +1,9 @@
+//! Use cases: each takes the ports it needs, the caller and validated input, and returns domain
+//! values or an [`AppError`](crate::error::AppError). No HTTP, no AWS types.
+
+pub mod catalog;
+pub mod health;
+pub mod orders;
+mod paging;
+
+pub use paging::{Cursor, Limit};
