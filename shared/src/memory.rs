@@ -45,7 +45,9 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Adds or replaces a product directly, for test setup.
@@ -60,7 +62,11 @@ impl MemoryStore {
 
 #[async_trait]
 impl OrderRepository for MemoryStore {
-    async fn insert(&self, order: &Order, claim: Option<&IdempotencyClaim>) -> Result<(), AppError> {
+    async fn insert(
+        &self,
+        order: &Order,
+        claim: Option<&IdempotencyClaim>,
+    ) -> Result<(), AppError> {
         let mut state = self.lock();
         if state.orders.contains_key(&order.id) {
             return Err(AppError::Conflict("order exists".into()));
@@ -106,7 +112,11 @@ impl OrderRepository for MemoryStore {
                 .unwrap_or(mine.len()),
         };
         let rest = &mine[start..];
-        let items: Vec<Order> = rest.iter().take(usize::from(limit)).map(|o| (*o).clone()).collect();
+        let items: Vec<Order> = rest
+            .iter()
+            .take(usize::from(limit))
+            .map(|o| (*o).clone())
+            .collect();
         let next = (rest.len() > items.len())
             .then(|| items.last())
             .flatten()
@@ -125,7 +135,8 @@ impl OrderRepository for MemoryStore {
     ) -> Result<(), AppError> {
         let mut state = self.lock();
         match state.orders.get(&current.id) {
-            Some(stored) if stored.version == current.version && stored.status == current.status => {}
+            Some(stored)
+                if stored.version == current.version && stored.status == current.status => {}
             _ => return Err(AppError::StaleVersion("order")),
         }
         state.orders.insert(next.id.clone(), next.clone());
@@ -173,7 +184,10 @@ impl IdempotencyStore for MemoryStore {
                 order_id: None,
             },
         );
-        Ok(ClaimOutcome::Acquired(IdempotencyClaim { scoped_key, token }))
+        Ok(ClaimOutcome::Acquired(IdempotencyClaim {
+            scoped_key,
+            token,
+        }))
     }
 
     async fn release(&self, claim: &IdempotencyClaim) -> Result<(), AppError> {
@@ -197,7 +211,10 @@ impl Catalog for MemoryStore {
 
     async fn get_many(&self, ids: &[ProductId]) -> Result<Vec<Product>, AppError> {
         let state = self.lock();
-        Ok(ids.iter().filter_map(|id| state.products.get(id).cloned()).collect())
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.products.get(id).cloned())
+            .collect())
     }
 
     async fn list(
@@ -211,7 +228,11 @@ impl Catalog for MemoryStore {
             .values()
             .filter(|p| after.is_none_or(|a| &p.id > a))
             .collect();
-        let items: Vec<Product> = rest.iter().take(usize::from(limit)).map(|p| (*p).clone()).collect();
+        let items: Vec<Product> = rest
+            .iter()
+            .take(usize::from(limit))
+            .map(|p| (*p).clone())
+            .collect();
         let next = (rest.len() > items.len())
             .then(|| items.last().map(|p| p.id.clone()))
             .flatten();
@@ -261,7 +282,10 @@ impl RecordingEvents {
 impl OrderEvents for RecordingEvents {
     async fn publish(&self, message: &Envelope) -> Result<(), AppError> {
         if self.failing.lock().map(|f| *f).unwrap_or(false) {
-            return Err(AppError::dependency("queue send", "queue unavailable (test)"));
+            return Err(AppError::dependency(
+                "queue send",
+                "queue unavailable (test)",
+            ));
         }
         if let Ok(mut sent) = self.sent.lock() {
             sent.push(message.clone());
@@ -310,4 +334,72 @@ impl Probe for StaticProbe {
             Err(AppError::dependency(self.name, "down (test)"))
         }
     }
+}
+
+/// A product priced in EUR, for test setup.
+pub fn product(id: &str, amount: i64, available: u32) -> Product {
+    Product {
+        id: ProductId::parse(id).unwrap_or_else(|_| panic!("test product id {id:?}")),
+        name: format!("Product {id}"),
+        unit_price: crate::domain::Money::new(
+            amount,
+            crate::domain::Currency::parse("EUR").unwrap_or_else(|_| unreachable!()),
+        )
+        .unwrap_or_else(|_| panic!("test price {amount}")),
+        available,
+        version: 1,
+        updated_at: Utc::now(),
+    }
+}
+
+/// Parses an API Gateway event file (as in `events/`) into a request, for handler tests.
+pub fn request_from_event(json: &str) -> lambda_http::Request {
+    lambda_http::request::from_str(json)
+        .unwrap_or_else(|e| panic!("sample event does not parse: {e}"))
+}
+
+/// Replaces an event's authorizer context (`None` removes it), for identity tests.
+pub fn with_principal(
+    mut request: lambda_http::Request,
+    principal: Option<(&str, &str)>,
+) -> lambda_http::Request {
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+    let Some(RequestContext::ApiGatewayV1(mut ctx)) = request.request_context_ref().cloned() else {
+        panic!("not a REST API event");
+    };
+    ctx.authorizer.fields.clear();
+    if let Some((id, role)) = principal {
+        ctx.authorizer
+            .fields
+            .insert("principalId".into(), id.into());
+        ctx.authorizer.fields.insert("role".into(), role.into());
+    }
+    request = request.with_request_context(RequestContext::ApiGatewayV1(ctx));
+    request
+}
+
+/// A `PENDING` order of one line (2 × 5.00 EUR), for test setup.
+pub fn order(id: OrderId, customer: &str, created_at: DateTime<Utc>) -> Order {
+    let product = product("p-1", 500, 5);
+    Order::place(
+        id,
+        CustomerId::parse(customer).unwrap_or_else(|_| panic!("test customer {customer:?}")),
+        vec![crate::domain::OrderItem {
+            product_id: product.id,
+            quantity: crate::domain::Quantity::new(2).unwrap_or_else(|_| unreachable!()),
+            unit_price: product.unit_price,
+        }],
+        crate::domain::ShippingAddress {
+            name: "Ada Lovelace".into(),
+            line1: "1 Main St".into(),
+            line2: None,
+            city: "London".into(),
+            postal_code: "N1 1AA".into(),
+            country: "GB".into(),
+        },
+        crate::domain::PaymentMethod::parse("pm_card_visa").unwrap_or_else(|_| unreachable!()),
+        created_at,
+    )
+    .unwrap_or_else(|e| panic!("test order: {e}"))
 }

@@ -30,7 +30,12 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    pub fn new(kind: MessageType, order_id: OrderId, correlation_id: &str, at: DateTime<Utc>) -> Self {
+    pub fn new(
+        kind: MessageType,
+        order_id: OrderId,
+        correlation_id: &str,
+        at: DateTime<Utc>,
+    ) -> Self {
         Self {
             kind,
             schema_version: SCHEMA_VERSION,

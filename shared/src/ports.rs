@@ -30,7 +30,8 @@ pub struct OrderCursor {
 pub trait OrderRepository: Send + Sync {
     /// Stores a new order and its creation history entry and, when given, completes the
     /// idempotency claim that guarded it: all of it or nothing.
-    async fn insert(&self, order: &Order, claim: Option<&IdempotencyClaim>) -> Result<(), AppError>;
+    async fn insert(&self, order: &Order, claim: Option<&IdempotencyClaim>)
+    -> Result<(), AppError>;
 
     async fn get(&self, id: &OrderId) -> Result<Option<Order>, AppError>;
 
@@ -44,8 +45,12 @@ pub trait OrderRepository: Send + Sync {
 
     /// Replaces `current` by `next` and appends `entry`, only if the stored order is still at
     /// `current`'s version and status; otherwise [`AppError::StaleVersion`].
-    async fn apply(&self, current: &Order, next: &Order, entry: &HistoryEntry)
-    -> Result<(), AppError>;
+    async fn apply(
+        &self,
+        current: &Order,
+        next: &Order,
+        entry: &HistoryEntry,
+    ) -> Result<(), AppError>;
 
     /// The order's audit timeline, oldest first.
     async fn history(&self, id: &OrderId) -> Result<Vec<HistoryEntry>, AppError>;
@@ -102,8 +107,11 @@ pub trait Catalog: Send + Sync {
     ) -> Result<Page<Product, ProductId>, AppError>;
 
     /// Creates or replaces a product; returns it as stored and whether it was new.
-    async fn put(&self, draft: &ProductDraft, now: DateTime<Utc>)
-    -> Result<(Product, bool), AppError>;
+    async fn put(
+        &self,
+        draft: &ProductDraft,
+        now: DateTime<Utc>,
+    ) -> Result<(Product, bool), AppError>;
 }
 
 /// Hands orders to the fulfilment pipeline.

@@ -31,8 +31,8 @@ fn attribute(value: &str) -> Result<MessageAttributeValue, AppError> {
 #[async_trait]
 impl OrderEvents for SqsPublisher {
     async fn publish(&self, message: &Envelope) -> Result<(), AppError> {
-        let body =
-            serde_json::to_string(message).map_err(|e| AppError::dependency("message encoding", e))?;
+        let body = serde_json::to_string(message)
+            .map_err(|e| AppError::dependency("message encoding", e))?;
         let kind = serde_json::to_value(message.kind)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
@@ -53,4 +53,9 @@ impl OrderEvents for SqsPublisher {
             })?;
         Ok(())
     }
+}
+
+/// Builds the client once per cold start.
+pub fn client(config: &aws_config::SdkConfig) -> Client {
+    Client::new(config)
 }

@@ -36,7 +36,9 @@ impl ShippingAddress {
     pub fn parse(input: &AddressInput) -> Result<Self, Vec<(&'static str, Invalid)>> {
         let mut errors = Vec::new();
         let mut field = |name: &'static str, result: Result<String, Invalid>| {
-            result.map_err(|e| errors.push((name, e))).unwrap_or_default()
+            result
+                .map_err(|e| errors.push((name, e)))
+                .unwrap_or_default()
         };
         let name = field("name", text(&input.name, 1, 100));
         let line1 = field("line1", text(&input.line1, 1, 200));

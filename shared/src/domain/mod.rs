@@ -13,8 +13,8 @@ mod product;
 pub use address::{AddressInput, ShippingAddress};
 pub use caller::{Caller, Role};
 pub use ids::{CustomerId, IdempotencyKey, OrderId, PaymentMethod, ProductId};
-pub use money::{Currency, Money};
 pub use money::MAX_AMOUNT;
+pub use money::{Currency, Money};
 pub use order::{HistoryEntry, IllegalTransition, Order, OrderItem, OrderStatus, Quantity};
 pub use product::{MAX_STOCK, Product, ProductDraft, product_name, stock};
 

@@ -203,15 +203,17 @@ impl Order {
                 Self::MAX_ITEMS
             )));
         }
-        let total = items.iter().try_fold(
-            Money::zero(first.unit_price.currency),
-            |sum, item| {
-                item.unit_price
-                    .times(item.quantity.get())
-                    .and_then(|line| sum.plus(line))
-                    .map_err(|_| Invalid::new("all products of an order must be priced in one currency"))
-            },
-        )?;
+        let total =
+            items
+                .iter()
+                .try_fold(Money::zero(first.unit_price.currency), |sum, item| {
+                    item.unit_price
+                        .times(item.quantity.get())
+                        .and_then(|line| sum.plus(line))
+                        .map_err(|_| {
+                            Invalid::new("all products of an order must be priced in one currency")
+                        })
+                })?;
         Ok(Self {
             id,
             customer_id,

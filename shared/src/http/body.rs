@@ -37,8 +37,12 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, AppError> {
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(field_error)?;
-    de.end()
-        .map_err(|_| AppError::Invalid(vec![FieldError::new("body", "has data after the JSON value")]))?;
+    de.end().map_err(|_| {
+        AppError::Invalid(vec![FieldError::new(
+            "body",
+            "has data after the JSON value",
+        )])
+    })?;
     Ok(value)
 }
 
@@ -59,7 +63,13 @@ fn field_error(err: serde_path_to_error::Error<serde_json::Error>) -> AppError {
     // serde reports a missing field at its parent; name the field itself.
     let field = missing_field(&message)
         .map(|name| join(&path, name))
-        .unwrap_or_else(|| if path == "." { "body".to_string() } else { path });
+        .unwrap_or_else(|| {
+            if path == "." {
+                "body".to_string()
+            } else {
+                path
+            }
+        });
     AppError::Invalid(vec![FieldError::new(field, message)])
 }
 
@@ -119,8 +129,14 @@ mod tests {
 
     #[test]
     fn errors_name_the_field_where_they_are() {
-        assert_eq!(field_of(r#"{"items":[{"quantity":"2"}]}"#), "items[0].quantity");
-        assert_eq!(field_of(r#"{"items":[{"quantity":1,"price":5}]}"#), "items[0].price");
+        assert_eq!(
+            field_of(r#"{"items":[{"quantity":"2"}]}"#),
+            "items[0].quantity"
+        );
+        assert_eq!(
+            field_of(r#"{"items":[{"quantity":1,"price":5}]}"#),
+            "items[0].price"
+        );
         assert_eq!(field_of(r#"{}"#), "items");
         assert_eq!(field_of(r#"{"items":[]"#), "body");
         assert_eq!(field_of(r#"[1]"#), "body");
@@ -134,7 +150,10 @@ mod tests {
             .header("content-type", "application/x-www-form-urlencoded")
             .body(lambda_http::Body::from("a=b"))
             .unwrap();
-        assert!(matches!(json_body::<Shape>(&form), Err(AppError::UnsupportedMediaType)));
+        assert!(matches!(
+            json_body::<Shape>(&form),
+            Err(AppError::UnsupportedMediaType)
+        ));
         let big = format!(r#"{{"items":[],"pad":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
         assert!(matches!(
             json_body::<Shape>(&request(&big)),

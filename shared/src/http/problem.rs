@@ -73,7 +73,11 @@ pub fn problem(err: &AppError, info: &RequestInfo) -> Response<Body> {
 
 fn classify(err: &AppError) -> (StatusCode, &'static str, &'static str) {
     match err {
-        AppError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid-request", "Invalid request"),
+        AppError::Invalid(_) => (
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            "Invalid request",
+        ),
         AppError::Unprocessable { .. } => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "unprocessable",
@@ -139,7 +143,10 @@ mod tests {
 
     #[test]
     fn validation_problems_list_every_field() {
-        let err = AppError::Invalid(vec![FieldError::new("items[0].quantity", "must be 1 to 100")]);
+        let err = AppError::Invalid(vec![FieldError::new(
+            "items[0].quantity",
+            "must be 1 to 100",
+        )]);
         let response = problem(&err, &info());
         assert_eq!(response.status(), 400);
         assert_eq!(

@@ -14,7 +14,11 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
         .unwrap_or_else(|_| Response::new(Body::Empty))
 }
 
-pub fn with_header(mut response: Response<Body>, name: &'static str, value: &str) -> Response<Body> {
+pub fn with_header(
+    mut response: Response<Body>,
+    name: &'static str,
+    value: &str,
+) -> Response<Body> {
     if let Ok(value) = http::HeaderValue::from_str(value) {
         response.headers_mut().insert(name, value);
     }
@@ -91,7 +95,11 @@ mod tests {
         let again = cacheable_json(&get(Some(&etag)), &value, Caching::Private);
         assert_eq!(again.status(), 304);
         assert!(again.body().is_empty());
-        let listed = cacheable_json(&get(Some(&format!("\"x\", W/{etag}"))), &value, Caching::Private);
+        let listed = cacheable_json(
+            &get(Some(&format!("\"x\", W/{etag}"))),
+            &value,
+            Caching::Private,
+        );
         assert_eq!(listed.status(), 304);
 
         let changed = serde_json::json!({"id": "p-2"});

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Caller, Currency, Money, Product, ProductDraft, ProductId, product_name, stock};
+use crate::domain::{
+    Caller, Currency, Money, Product, ProductDraft, ProductId, product_name, stock,
+};
 use crate::error::{AppError, FieldError};
 use crate::ports::{Catalog, Clock, Page};
 use crate::service::Limit;

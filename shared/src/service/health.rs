@@ -22,7 +22,8 @@ pub struct Health {
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub async fn check(probes: &[Box<dyn Probe>]) -> Health {
-    let checks = futures::future::join_all(probes.iter().map(|probe| probe_one(probe.as_ref()))).await;
+    let checks =
+        futures::future::join_all(probes.iter().map(|probe| probe_one(probe.as_ref()))).await;
     Health {
         healthy: checks.iter().all(|c| c.ok),
         checks,

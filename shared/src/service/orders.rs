@@ -12,8 +12,7 @@ use crate::domain::{
 use crate::error::{AppError, FieldError};
 use crate::messages::{Envelope, MessageType};
 use crate::ports::{
-    Catalog, ClaimOutcome, Clock, IdempotencyStore, OrderCursor, OrderEvents, OrderRepository,
-    Page,
+    Catalog, ClaimOutcome, Clock, IdempotencyStore, OrderCursor, OrderEvents, OrderRepository, Page,
 };
 use crate::service::Limit;
 
@@ -168,7 +167,13 @@ pub async fn place_order(
             return Err(err);
         }
     };
-    hand_to_fulfilment(ports.events, &order, MessageType::OrderPlaced, correlation_id).await?;
+    hand_to_fulfilment(
+        ports.events,
+        &order,
+        MessageType::OrderPlaced,
+        correlation_id,
+    )
+    .await?;
     Ok(Placed {
         order,
         replayed: false,
@@ -187,7 +192,13 @@ async fn replay(
         )
     })?;
     if order.status == OrderStatus::Pending {
-        hand_to_fulfilment(ports.events, &order, MessageType::OrderPlaced, correlation_id).await?;
+        hand_to_fulfilment(
+            ports.events,
+            &order,
+            MessageType::OrderPlaced,
+            correlation_id,
+        )
+        .await?;
     }
     Ok(Placed {
         order,
@@ -273,7 +284,9 @@ pub async fn list_orders(
     limit: Limit,
     after: Option<&OrderCursor>,
 ) -> Result<Page<Order, OrderCursor>, AppError> {
-    orders.list_for_customer(&caller.id, limit.get(), after).await
+    orders
+        .list_for_customer(&caller.id, limit.get(), after)
+        .await
 }
 
 /// The caller's order's audit timeline.

@@ -107,7 +107,10 @@ impl IdempotencyStore for DynamoIdempotency {
                 .await;
             match put {
                 Ok(_) => {
-                    return Ok(ClaimOutcome::Acquired(IdempotencyClaim { scoped_key, token }));
+                    return Ok(ClaimOutcome::Acquired(IdempotencyClaim {
+                        scoped_key,
+                        token,
+                    }));
                 }
                 Err(err) if is_condition_failure(&err) => {}
                 Err(err) => return Err(failure("idempotency claim", err)),

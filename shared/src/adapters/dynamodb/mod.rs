@@ -44,5 +44,8 @@ where
     E: std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    AppError::dependency(what, aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string())
+    AppError::dependency(
+        what,
+        aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string(),
+    )
 }

@@ -75,7 +75,9 @@ fn history_item(id: &OrderId, entry: &HistoryEntry) -> Result<Item, AppError> {
     })
 }
 
-fn built<T, E: std::error::Error + Send + Sync + 'static>(result: Result<T, E>) -> Result<T, AppError> {
+fn built<T, E: std::error::Error + Send + Sync + 'static>(
+    result: Result<T, E>,
+) -> Result<T, AppError> {
     result.map_err(|e| AppError::dependency("request building", e))
 }
 
@@ -118,7 +120,9 @@ impl DynamoOrders {
             Update::builder()
                 .table_name(table)
                 .key("pk", s(&claim.scoped_key))
-                .update_expression("SET #status = :done, orderId = :order REMOVE lockToken, leaseUntil")
+                .update_expression(
+                    "SET #status = :done, orderId = :order REMOVE lockToken, leaseUntil",
+                )
                 .condition_expression("lockToken = :token")
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":done", s("COMPLETED"))
@@ -131,10 +135,18 @@ impl DynamoOrders {
 
 #[async_trait]
 impl OrderRepository for DynamoOrders {
-    async fn insert(&self, order: &Order, claim: Option<&IdempotencyClaim>) -> Result<(), AppError> {
+    async fn insert(
+        &self,
+        order: &Order,
+        claim: Option<&IdempotencyClaim>,
+    ) -> Result<(), AppError> {
         let mut items = vec![
             TransactWriteItem::builder()
-                .put(put_if(&self.table, order_item(order)?, "attribute_not_exists(pk)")?)
+                .put(put_if(
+                    &self.table,
+                    order_item(order)?,
+                    "attribute_not_exists(pk)",
+                )?)
                 .build(),
             TransactWriteItem::builder()
                 .put(put_if(

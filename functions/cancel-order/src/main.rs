@@ -1,0 +1,24 @@
+//! Wiring only: clients and configuration once per cold start.
+
+use std::sync::Arc;
+
+use cancel_order::handler::{self, Deps};
+use shared::adapters::dynamodb::{self, DynamoOrders};
+use shared::adapters::sqs::{self, SqsPublisher};
+use shared::config::{self, Tables};
+use shared::ports::SystemClock;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let aws = config::aws().await;
+    let deps = Deps {
+        orders: Arc::new(DynamoOrders::new(dynamodb::client(&aws), Tables::orders()?)),
+        events: Arc::new(SqsPublisher::new(
+            sqs::client(&aws),
+            config::required("COMPENSATION_QUEUE_URL")?,
+        )),
+        clock: Arc::new(SystemClock),
+    };
+    lambda_http::run(lambda_http::service_fn(|req| handler::handle(&deps, req))).await
+}

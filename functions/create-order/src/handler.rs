@@ -1,0 +1,243 @@
+//! Parses the request, places the order, answers 201 with its `Location`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use shared::AppError;
+use shared::domain::IdempotencyKey;
+use shared::http::{self, views::OrderView};
+use shared::ports::{Catalog, Clock, IdempotencyStore, OrderEvents, OrderRepository};
+use shared::service::orders::{PlaceOrderPorts, PlaceOrderRequest, place_order};
+
+pub struct Deps {
+    pub orders: Arc<dyn OrderRepository>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub catalog: Arc<dyn Catalog>,
+    pub events: Arc<dyn OrderEvents>,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
+    http::serve(req, |req, info| async move {
+        let caller = http::caller(&req)?;
+        let key = http::header(&req, "idempotency-key")?
+            .map(|raw| {
+                IdempotencyKey::parse(raw).map_err(|e| AppError::invalid("Idempotency-Key", e))
+            })
+            .transpose()?;
+        let request: PlaceOrderRequest = http::json_body(&req)?;
+        let ports = PlaceOrderPorts {
+            orders: deps.orders.as_ref(),
+            idempotency: deps.idempotency.as_ref(),
+            catalog: deps.catalog.as_ref(),
+            events: deps.events.as_ref(),
+            clock: deps.clock.as_ref(),
+        };
+        let placed = place_order(
+            &ports,
+            &caller,
+            &request,
+            key.as_ref(),
+            &info.correlation_id,
+        )
+        .await?;
+        let response = http::json(StatusCode::CREATED, &OrderView::from(&placed.order));
+        let response = http::with_header(
+            response,
+            "location",
+            &format!("/orders/{}", placed.order.id),
+        );
+        Ok(if placed.replayed {
+            http::with_header(response, "idempotent-replayed", "true")
+        } else {
+            response
+        })
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::memory::{self, FixedClock, MemoryStore, RecordingEvents};
+
+    use super::*;
+
+    const EVENT: &str = include_str!("../../../events/create-order.json");
+
+    struct World {
+        store: Arc<MemoryStore>,
+        events: Arc<RecordingEvents>,
+        deps: Deps,
+    }
+
+    fn world() -> World {
+        let store = Arc::new(MemoryStore::new());
+        store.seed_product(memory::product("p-1", 1250, 10));
+        store.seed_product(memory::product("p-2", 99, 10));
+        let events = Arc::new(RecordingEvents::default());
+        let deps = Deps {
+            orders: store.clone(),
+            idempotency: store.clone(),
+            catalog: store.clone(),
+            events: events.clone(),
+            clock: Arc::new(FixedClock::new(chrono::Utc::now())),
+        };
+        World {
+            store,
+            events,
+            deps,
+        }
+    }
+
+    fn with_body(body: &str) -> Request {
+        let mut event: serde_json::Value = serde_json::from_str(EVENT).unwrap();
+        event["body"] = body.into();
+        memory::request_from_event(&event.to_string())
+    }
+
+    fn json(response: &Response<Body>) -> serde_json::Value {
+        serde_json::from_slice(response.body().as_ref()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_sample_event_places_an_order_priced_from_the_catalog() {
+        let w = world();
+        let response = handle(&w.deps, memory::request_from_event(EVENT))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let body = json(&response);
+        assert_eq!(body["status"], "PENDING");
+        assert_eq!(
+            body["total"],
+            serde_json::json!({"amount": 2599, "currency": "EUR"})
+        );
+        assert_eq!(body["items"][0]["unitPrice"]["amount"], 1250);
+        let location = response.headers()["location"].to_str().unwrap();
+        assert_eq!(
+            location,
+            format!("/orders/{}", body["id"].as_str().unwrap())
+        );
+        assert_eq!(
+            w.events.sent().len(),
+            1,
+            "the order is handed to fulfilment"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_same_key_and_body_return_the_same_order_once() {
+        let w = world();
+        let first = json(
+            &handle(&w.deps, memory::request_from_event(EVENT))
+                .await
+                .unwrap(),
+        );
+        let again = handle(&w.deps, memory::request_from_event(EVENT))
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 201);
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        assert_eq!(json(&again)["id"], first["id"]);
+        assert_eq!(w.store.order_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_same_key_with_another_body_is_refused() {
+        let w = world();
+        handle(&w.deps, memory::request_from_event(EVENT))
+            .await
+            .unwrap();
+        let body = r#"{"items":[{"productId":"p-1","quantity":1}],"shippingAddress":{"name":"A","line1":"B","city":"C","postalCode":"D","country":"GB"},"paymentMethod":"pm_card_visa"}"#;
+        let response = handle(&w.deps, with_body(body)).await.unwrap();
+        assert_eq!(response.status(), 422);
+        assert_eq!(json(&response)["errors"][0]["field"], "Idempotency-Key");
+    }
+
+    #[tokio::test]
+    async fn a_lost_enqueue_is_recovered_by_the_clients_retry() {
+        let w = world();
+        w.events.fail(true);
+        let failed = handle(&w.deps, memory::request_from_event(EVENT))
+            .await
+            .unwrap();
+        assert_eq!(failed.status(), 503);
+        w.events.fail(false);
+        let retried = handle(&w.deps, memory::request_from_event(EVENT))
+            .await
+            .unwrap();
+        assert_eq!(retried.status(), 201);
+        assert_eq!(w.events.sent().len(), 1);
+        assert_eq!(w.store.order_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn bad_input_names_the_field() {
+        let w = world();
+        let cases = [
+            (
+                r#"{"items":[{"productId":"p-1","quantity":0}],"shippingAddress":{"name":"A","line1":"B","city":"C","postalCode":"D","country":"GB"},"paymentMethod":"pm_card_visa"}"#,
+                400,
+                "items[0].quantity",
+            ),
+            (
+                r#"{"items":[{"productId":"p-1","quantity":1,"unitPrice":1}],"shippingAddress":{"name":"A","line1":"B","city":"C","postalCode":"D","country":"GB"},"paymentMethod":"pm_card_visa"}"#,
+                400,
+                "items[0].unitPrice",
+            ),
+            (
+                r#"{"items":[{"productId":"nope","quantity":1}],"shippingAddress":{"name":"A","line1":"B","city":"C","postalCode":"D","country":"GB"},"paymentMethod":"pm_card_visa"}"#,
+                422,
+                "items[0].productId",
+            ),
+            (
+                r#"{"items":[],"shippingAddress":{"name":"A","line1":"B","city":"C","postalCode":"D","country":"GB"},"paymentMethod":"pm_card_visa"}"#,
+                400,
+                "items",
+            ),
+            (
+                r#"{"items":[{"productId":"p-1","quantity":1}],"shippingAddress":{"name":"A","line1":"B","city":"C","postalCode":"D","country":"gb"},"paymentMethod":"pm_card_visa"}"#,
+                400,
+                "shippingAddress.country",
+            ),
+            (
+                r#"{"items":[{"productId":"p-1","quantity":1}],"shippingAddress":{"name":"A","line1":"B","city":"C","postalCode":"D","country":"GB"}}"#,
+                400,
+                "paymentMethod",
+            ),
+            (r#"{"items":"#, 400, "body"),
+        ];
+        for (body, status, field) in cases {
+            let mut event: serde_json::Value = serde_json::from_str(EVENT).unwrap();
+            event["body"] = body.into();
+            event["headers"]
+                .as_object_mut()
+                .unwrap()
+                .remove("Idempotency-Key");
+            event["multiValueHeaders"]
+                .as_object_mut()
+                .unwrap()
+                .remove("Idempotency-Key");
+            let response = handle(&w.deps, memory::request_from_event(&event.to_string()))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), status, "{body}");
+            assert_eq!(json(&response)["errors"][0]["field"], field, "{body}");
+        }
+        assert_eq!(w.store.order_count(), 0, "no bad request wrote anything");
+    }
+
+    #[tokio::test]
+    async fn a_request_without_identity_is_unauthenticated() {
+        let w = world();
+        let request = memory::with_principal(memory::request_from_event(EVENT), None);
+        let response = handle(&w.deps, request).await.unwrap();
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+    }
+}

@@ -1,0 +1,2 @@
+//! `POST /orders`: places an order at catalog prices and hands it to fulfilment.
+pub mod handler;

@@ -1,0 +1,17 @@
+//! Wiring only: clients and configuration once per cold start.
+
+use std::sync::Arc;
+
+use get_order::handler::{self, Deps};
+use shared::adapters::dynamodb::{self, DynamoOrders};
+use shared::config::{self, Tables};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init();
+    let aws = config::aws().await;
+    let deps = Deps {
+        orders: Arc::new(DynamoOrders::new(dynamodb::client(&aws), Tables::orders()?)),
+    };
+    lambda_http::run(lambda_http::service_fn(|req| handler::handle(&deps, req))).await
+}

@@ -1,0 +1,2 @@
+//! `GET /products`: the public catalog, a page at a time, cacheable for a minute.
+pub mod handler;

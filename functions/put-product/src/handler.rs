@@ -1,0 +1,120 @@
+//! 201 when the product is new, 200 when replaced; 403 for anyone but an admin.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use shared::domain::ProductId;
+use shared::http::{self, views::ProductView};
+use shared::ports::{Catalog, Clock};
+use shared::service::catalog::{PutProductRequest, put_product};
+
+pub struct Deps {
+    pub catalog: Arc<dyn Catalog>,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
+    http::serve(req, |req, _| async move {
+        let caller = http::caller(&req)?;
+        let id = http::path_param(&req, "id", ProductId::parse)?;
+        let request: PutProductRequest = http::json_body(&req)?;
+        let (product, created) = put_product(
+            deps.catalog.as_ref(),
+            deps.clock.as_ref(),
+            &caller,
+            id,
+            &request,
+        )
+        .await?;
+        let status = if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        Ok(http::json(status, &ProductView::from(&product)))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::memory::{self, FixedClock, MemoryStore};
+
+    use super::*;
+
+    const EVENT: &str = include_str!("../../../events/put-product.json");
+
+    fn deps() -> Deps {
+        Deps {
+            catalog: Arc::new(MemoryStore::new()),
+            clock: Arc::new(FixedClock::new(chrono::Utc::now())),
+        }
+    }
+
+    fn with_body(body: serde_json::Value) -> Request {
+        let mut event: serde_json::Value = serde_json::from_str(EVENT).unwrap();
+        event["body"] = body.to_string().into();
+        memory::request_from_event(&event.to_string())
+    }
+
+    #[tokio::test]
+    async fn an_admin_creates_then_replaces_a_product() {
+        let deps = deps();
+        let created = handle(&deps, memory::request_from_event(EVENT))
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        let replaced = handle(&deps, memory::request_from_event(EVENT))
+            .await
+            .unwrap();
+        assert_eq!(replaced.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn a_customer_is_forbidden() {
+        let request = memory::with_principal(
+            memory::request_from_event(EVENT),
+            Some(("customer-1", "customer")),
+        );
+        assert_eq!(handle(&deps(), request).await.unwrap().status(), 403);
+    }
+
+    #[tokio::test]
+    async fn bad_fields_are_named() {
+        let cases = [
+            (
+                serde_json::json!({"name": "", "unitPrice": {"amount": 1, "currency": "EUR"}, "available": 1}),
+                "name",
+            ),
+            (
+                serde_json::json!({"name": "x", "unitPrice": {"amount": -1, "currency": "EUR"}, "available": 1}),
+                "unitPrice.amount",
+            ),
+            (
+                serde_json::json!({"name": "x", "unitPrice": {"amount": 1, "currency": "euro"}, "available": 1}),
+                "unitPrice.currency",
+            ),
+            (
+                serde_json::json!({"name": "x", "unitPrice": {"amount": 1.5, "currency": "EUR"}, "available": 1}),
+                "unitPrice.amount",
+            ),
+            (
+                serde_json::json!({"name": "x", "unitPrice": {"amount": 1, "currency": "EUR"}, "available": -3}),
+                "available",
+            ),
+            (
+                serde_json::json!({"name": "x", "unitPrice": {"amount": 1, "currency": "EUR"}}),
+                "available",
+            ),
+        ];
+        for (body, field) in cases {
+            let response = handle(&deps(), with_body(body.clone())).await.unwrap();
+            assert_eq!(response.status(), 400, "{body}");
+            let problem: serde_json::Value =
+                serde_json::from_slice(response.body().as_ref()).unwrap();
+            assert_eq!(problem["errors"][0]["field"], field, "{body}");
+        }
+    }
+}
