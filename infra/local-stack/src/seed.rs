@@ -1,0 +1,30 @@
+//! The demo catalog that `make run` loads, through the same adapter the API uses.
+
+use anyhow::Result;
+use aws_config::SdkConfig;
+use shared::adapters::dynamodb::DynamoCatalog;
+use shared::domain::{Currency, Money, ProductDraft, ProductId};
+use shared::ports::Catalog;
+
+/// `(id, name, price in cents, stock)`; `p-4` is sold out, to show a rejected order.
+pub const DEMO_CATALOG: [(&str, &str, i64, u32); 4] = [
+    ("p-1", "Analytical Engine Manual", 1250, 100),
+    ("p-2", "Difference Engine Gear Set", 4999, 25),
+    ("p-3", "Punched Cards (pack of 100)", 399, 500),
+    ("p-4", "Brass Crank, limited edition", 1999, 0),
+];
+
+pub async fn demo_catalog(config: &SdkConfig, products_table: &str) -> Result<()> {
+    let catalog = DynamoCatalog::new(aws_sdk_dynamodb::Client::new(config), products_table.into());
+    let eur = Currency::parse("EUR")?;
+    for (id, name, cents, stock) in DEMO_CATALOG {
+        let draft = ProductDraft {
+            id: ProductId::parse(id)?,
+            name: name.into(),
+            unit_price: Money::new(cents, eur)?,
+            available: stock,
+        };
+        catalog.put(&draft, chrono::Utc::now()).await?;
+    }
+    Ok(())
+}

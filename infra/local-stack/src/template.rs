@@ -1,0 +1,200 @@
+//! Just enough of a CloudFormation/SAM template reader: resources by type, and the intrinsic
+//! functions the template uses in places the local stack reads (`Ref`, `Fn::GetAtt`, `Fn::Sub`,
+//! `Fn::If` on the stage conditions), in their short (`!Ref`) and long (`{"Ref": ..}`) forms.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_yaml_ng::Value;
+
+pub struct Template {
+    doc: Value,
+}
+
+/// What intrinsic functions resolve against.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// `Ref` of parameters and resources.
+    pub refs: BTreeMap<String, String>,
+    /// `Fn::GetAtt`, keyed `Logical.Attribute`.
+    pub attrs: BTreeMap<String, String>,
+}
+
+impl Scope {
+    pub fn resolve(&self, value: &Value) -> Result<String> {
+        match value {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            Value::Tagged(tagged) => self.intrinsic(tagged.tag.to_string().trim_start_matches('!'), &tagged.value),
+            Value::Mapping(map) if map.len() == 1 => {
+                let (key, arg) = map.iter().next().ok_or_else(|| anyhow!("empty mapping"))?;
+                let name = key.as_str().unwrap_or_default();
+                self.intrinsic(name.trim_start_matches("Fn::"), arg)
+            }
+            other => bail!("cannot resolve {other:?}"),
+        }
+    }
+
+    fn intrinsic(&self, name: &str, arg: &Value) -> Result<String> {
+        match name {
+            "Ref" => {
+                let key = arg.as_str().context("Ref takes a name")?;
+                self.refs.get(key).cloned().with_context(|| format!("unknown Ref {key}"))
+            }
+            "GetAtt" => {
+                let key = match arg {
+                    Value::String(s) => s.clone(),
+                    Value::Sequence(parts) => parts
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join("."),
+                    _ => bail!("GetAtt takes Logical.Attribute"),
+                };
+                self.attrs.get(&key).cloned().with_context(|| format!("unknown GetAtt {key}"))
+            }
+            "Sub" => {
+                let text = arg.as_str().context("only the one-argument Sub is supported")?;
+                self.substitute(text)
+            }
+            other => bail!("intrinsic {other} is not supported locally"),
+        }
+    }
+
+    fn substitute(&self, text: &str) -> Result<String> {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let end = rest[start..].find('}').context("unclosed ${ in Sub")? + start;
+            let name = &rest[start + 2..end];
+            let value = match name.split_once('.') {
+                Some(_) => self.attrs.get(name),
+                None => self.refs.get(name),
+            };
+            out.push_str(value.with_context(|| format!("unknown ${{{name}}} in Sub"))?);
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+/// A function resource, as far as the local stack needs it.
+#[derive(Debug, Clone)]
+pub struct Function {
+    pub logical_id: String,
+    /// The crate's folder, e.g. `functions/create-order`.
+    pub code_uri: String,
+    /// The binary name, e.g. `create-order`.
+    pub binary: String,
+    pub environment: BTreeMap<String, Value>,
+}
+
+impl Template {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Self> {
+        let doc = serde_yaml_ng::from_str(text).context("template.yaml is not valid YAML")?;
+        Ok(Self { doc })
+    }
+
+    /// `(logical id, Properties)` of every resource of `kind`, in template order.
+    pub fn resources(&self, kind: &str) -> Vec<(String, &Value)> {
+        let Some(resources) = self.doc.get("Resources").and_then(Value::as_mapping) else {
+            return Vec::new();
+        };
+        resources
+            .iter()
+            .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some(kind))
+            .filter_map(|(id, r)| Some((id.as_str()?.to_string(), r.get("Properties")?)))
+            .collect()
+    }
+
+    /// Every function with its environment: the globals overlaid by its own variables.
+    pub fn functions(&self) -> Vec<Function> {
+        let globals = self
+            .doc
+            .get("Globals")
+            .and_then(|g| g.get("Function"))
+            .map(variables)
+            .unwrap_or_default();
+        let Some(resources) = self.doc.get("Resources").and_then(Value::as_mapping) else {
+            return Vec::new();
+        };
+        resources
+            .iter()
+            .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::Function"))
+            .filter_map(|(id, r)| {
+                let props = r.get("Properties")?;
+                let code_uri = props.get("CodeUri")?.as_str()?.trim_end_matches('/').to_string();
+                let binary = r
+                    .get("Metadata")
+                    .and_then(|m| m.get("BuildProperties"))
+                    .and_then(|b| b.get("Binary"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| code_uri.rsplit('/').next().unwrap_or_default().to_string());
+                let mut environment = globals.clone();
+                environment.extend(variables(props));
+                Some(Function {
+                    logical_id: id.as_str()?.to_string(),
+                    code_uri,
+                    binary,
+                    environment,
+                })
+            })
+            .collect()
+    }
+}
+
+fn variables(props: &Value) -> BTreeMap<String, Value> {
+    props
+        .get("Environment")
+        .and_then(|e| e.get("Variables"))
+        .and_then(Value::as_mapping)
+        .map(|vars| {
+            vars.iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.clone())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE: &str = include_str!("../../../template.yaml");
+
+    #[test]
+    fn the_project_template_declares_tables_queues_and_functions() {
+        let template = Template::parse(TEMPLATE).unwrap();
+        assert!(template.resources("AWS::DynamoDB::Table").len() >= 3);
+        assert!(template.resources("AWS::SQS::Queue").len() >= 2);
+        let functions = template.functions();
+        let create = functions.iter().find(|f| f.binary == "create-order").unwrap();
+        assert_eq!(create.code_uri, "functions/create-order");
+        assert!(create.environment.contains_key("ORDERS_TABLE"), "globals are inherited");
+        assert!(create.environment.contains_key("INVENTORY_QUEUE_URL"));
+    }
+
+    #[test]
+    fn intrinsics_resolve_in_short_and_long_form() {
+        let mut scope = Scope::default();
+        scope.refs.insert("Stage".into(), "local".into());
+        scope.attrs.insert("Q.Arn".into(), "arn:q".into());
+        let short: Value = serde_yaml_ng::from_str("!Sub 'orders-${Stage}-x-${Q.Arn}'").unwrap();
+        assert_eq!(scope.resolve(&short).unwrap(), "orders-local-x-arn:q");
+        let long: Value = serde_yaml_ng::from_str("{'Fn::GetAtt': [Q, Arn]}").unwrap();
+        assert_eq!(scope.resolve(&long).unwrap(), "arn:q");
+        let unknown: Value = serde_yaml_ng::from_str("!Ref Nope").unwrap();
+        assert!(scope.resolve(&unknown).is_err());
+    }
+}

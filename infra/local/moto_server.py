@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Runs a moto server (DynamoDB, SQS, Secrets Manager, SSM) on loopback, single-threaded.
+
+moto's default server handles requests on many threads without locks, so two conditional writes
+can both pass their condition. One thread makes every request atomic, which is what DynamoDB
+guarantees and what the tests of idempotency and optimistic locking rely on.
+
+With --parent-pid the server exits when that process is gone, so a test run that dies never
+leaves a server behind.
+"""
+
+import argparse
+import logging
+import os
+import threading
+import time
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import run_simple
+
+
+def exit_with(parent_pid: int) -> None:
+    while True:
+        try:
+            os.kill(parent_pid, 0)
+        except OSError:
+            os._exit(0)
+        time.sleep(1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--parent-pid", type=int)
+    parser.add_argument("--quiet", action="store_true", help="do not log every request")
+    args = parser.parse_args()
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        parser.error("the local stack listens on loopback only")
+    if args.parent_pid:
+        threading.Thread(target=exit_with, args=(args.parent_pid,), daemon=True).start()
+    if args.quiet:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple(args.host, args.port, app, threaded=False, use_reloader=False)
+
+
+if __name__ == "__main__":
+    main()
