@@ -32,7 +32,10 @@ fn parse(mut raw: impl Iterator<Item = String>) -> Result<Args> {
         seed: false,
     };
     while let Some(flag) = raw.next() {
-        let mut value = || raw.next().with_context(|| format!("{flag} needs a value\n{USAGE}"));
+        let mut value = || {
+            raw.next()
+                .with_context(|| format!("{flag} needs a value\n{USAGE}"))
+        };
         match flag.as_str() {
             "--template" => args.template = value()?.into(),
             "--endpoint" => args.endpoint = value()?,
@@ -61,7 +64,10 @@ async fn main() -> Result<()> {
             .name("ProductsTable")
             .context("the template declares no ProductsTable")?;
         seed::demo_catalog(&config, products).await?;
-        println!("seeded {} demo products into {products}", seed::DEMO_CATALOG.len());
+        println!(
+            "seeded {} demo products into {products}",
+            seed::DEMO_CATALOG.len()
+        );
     }
     let lines: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
     match &args.env_file {

@@ -52,7 +52,9 @@ pub async fn provision(
     let mut scope = Scope::default();
     scope.refs.insert("Stage".into(), stage.into());
     scope.refs.insert("AWS::Region".into(), "us-east-1".into());
-    scope.refs.insert("AWS::StackName".into(), format!("{prefix}stack"));
+    scope
+        .refs
+        .insert("AWS::StackName".into(), format!("{prefix}stack"));
     scope.refs.insert("LogLevel".into(), "INFO".into());
 
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
@@ -75,8 +77,12 @@ pub async fn provision(
             .await
             .with_context(|| format!("creating queue {logical_id}"))?;
         scope.attrs.insert(format!("{logical_id}.Arn"), arn);
-        scope.attrs.insert(format!("{logical_id}.QueueName"), name.clone());
-        scope.attrs.insert(format!("{logical_id}.QueueUrl"), url.clone());
+        scope
+            .attrs
+            .insert(format!("{logical_id}.QueueName"), name.clone());
+        scope
+            .attrs
+            .insert(format!("{logical_id}.QueueUrl"), url.clone());
         scope.refs.insert(logical_id, url);
     }
     Ok(Provisioned { scope })
@@ -109,7 +115,11 @@ fn key_schema(value: &Value) -> Result<Vec<KeySchemaElement>> {
         .collect()
 }
 
-async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, props: &Value) -> Result<String> {
+async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+    props: &Value,
+) -> Result<String> {
     if let Ok(existing) = client.describe_table().table_name(name).send().await {
         return existing
             .table
@@ -160,7 +170,9 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, props: &Val
         .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+        .map_err(|e| {
+            anyhow::anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
+        })?;
     if let Some(ttl) = props.get("TimeToLiveSpecification") {
         client
             .update_time_to_live()
@@ -173,7 +185,9 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, props: &Val
             )
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| {
+                anyhow::anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
+            })?;
     }
     created
         .table_description
@@ -190,9 +204,15 @@ async fn create_queue(
     let mut request = client.create_queue().queue_name(name);
     for (key, attribute) in [
         ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
-        ("MessageRetentionPeriod", QueueAttributeName::MessageRetentionPeriod),
+        (
+            "MessageRetentionPeriod",
+            QueueAttributeName::MessageRetentionPeriod,
+        ),
         ("DelaySeconds", QueueAttributeName::DelaySeconds),
-        ("ReceiveMessageWaitTimeSeconds", QueueAttributeName::ReceiveMessageWaitTimeSeconds),
+        (
+            "ReceiveMessageWaitTimeSeconds",
+            QueueAttributeName::ReceiveMessageWaitTimeSeconds,
+        ),
     ] {
         if let Some(value) = props.get(key) {
             request = request.attributes(attribute, scope.resolve(value)?);

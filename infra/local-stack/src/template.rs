@@ -27,7 +27,10 @@ impl Scope {
             Value::String(s) => Ok(s.clone()),
             Value::Number(n) => Ok(n.to_string()),
             Value::Bool(b) => Ok(b.to_string()),
-            Value::Tagged(tagged) => self.intrinsic(tagged.tag.to_string().trim_start_matches('!'), &tagged.value),
+            Value::Tagged(tagged) => self.intrinsic(
+                tagged.tag.to_string().trim_start_matches('!'),
+                &tagged.value,
+            ),
             Value::Mapping(map) if map.len() == 1 => {
                 let (key, arg) = map.iter().next().ok_or_else(|| anyhow!("empty mapping"))?;
                 let name = key.as_str().unwrap_or_default();
@@ -41,7 +44,10 @@ impl Scope {
         match name {
             "Ref" => {
                 let key = arg.as_str().context("Ref takes a name")?;
-                self.refs.get(key).cloned().with_context(|| format!("unknown Ref {key}"))
+                self.refs
+                    .get(key)
+                    .cloned()
+                    .with_context(|| format!("unknown Ref {key}"))
             }
             "GetAtt" => {
                 let key = match arg {
@@ -53,10 +59,15 @@ impl Scope {
                         .join("."),
                     _ => bail!("GetAtt takes Logical.Attribute"),
                 };
-                self.attrs.get(&key).cloned().with_context(|| format!("unknown GetAtt {key}"))
+                self.attrs
+                    .get(&key)
+                    .cloned()
+                    .with_context(|| format!("unknown GetAtt {key}"))
             }
             "Sub" => {
-                let text = arg.as_str().context("only the one-argument Sub is supported")?;
+                let text = arg
+                    .as_str()
+                    .context("only the one-argument Sub is supported")?;
                 self.substitute(text)
             }
             other => bail!("intrinsic {other} is not supported locally"),
@@ -95,8 +106,8 @@ pub struct Function {
 
 impl Template {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Self::parse(&text)
     }
 
@@ -130,10 +141,16 @@ impl Template {
         };
         resources
             .iter()
-            .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::Function"))
+            .filter(|(_, r)| {
+                r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::Function")
+            })
             .filter_map(|(id, r)| {
                 let props = r.get("Properties")?;
-                let code_uri = props.get("CodeUri")?.as_str()?.trim_end_matches('/').to_string();
+                let code_uri = props
+                    .get("CodeUri")?
+                    .as_str()?
+                    .trim_end_matches('/')
+                    .to_string();
                 let binary = r
                     .get("Metadata")
                     .and_then(|m| m.get("BuildProperties"))
@@ -179,9 +196,15 @@ mod tests {
         assert!(template.resources("AWS::DynamoDB::Table").len() >= 3);
         assert!(template.resources("AWS::SQS::Queue").len() >= 2);
         let functions = template.functions();
-        let create = functions.iter().find(|f| f.binary == "create-order").unwrap();
+        let create = functions
+            .iter()
+            .find(|f| f.binary == "create-order")
+            .unwrap();
         assert_eq!(create.code_uri, "functions/create-order");
-        assert!(create.environment.contains_key("ORDERS_TABLE"), "globals are inherited");
+        assert!(
+            create.environment.contains_key("ORDERS_TABLE"),
+            "globals are inherited"
+        );
         assert!(create.environment.contains_key("INVENTORY_QUEUE_URL"));
     }
 

@@ -1,0 +1,192 @@
+//! The test harness: a moto server on loopback, and a fresh set of the template's tables and
+//! queues for every test (under a unique name prefix), reached through the same adapters and
+//! SDK clients the Lambdas use.
+//!
+//! The server is started once per test process, single-threaded (see
+//! `infra/local/moto_server.py`), and exits with the process. Set `MOTO_ENDPOINT` to use a server
+//! that is already running instead.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use local_stack::provision::{Provisioned, provision};
+use local_stack::template::Template;
+use shared::adapters::dynamodb::{DynamoCatalog, DynamoIdempotency, DynamoOrders};
+use shared::adapters::sqs::SqsPublisher;
+use tokio::sync::OnceCell;
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+static MOTO: OnceCell<String> = OnceCell::const_new();
+
+/// The endpoint of the shared moto server, starting it on first use.
+pub async fn moto_endpoint() -> &'static str {
+    MOTO.get_or_init(|| async {
+        match std::env::var("MOTO_ENDPOINT") {
+            Ok(endpoint) if !endpoint.is_empty() => endpoint,
+            _ => start_moto().await,
+        }
+    })
+    .await
+}
+
+async fn start_moto() -> String {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port();
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    Command::new(python)
+        .arg(repo_root().join("infra/local/moto_server.py"))
+        .args(["--port", &port.to_string(), "--quiet"])
+        .args(["--parent-pid", &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 with moto[server] installed (make test installs it)");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let config = local_stack::sdk_config(&endpoint).await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    while client.list_tables().send().await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "moto did not start on {endpoint}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    endpoint
+}
+
+/// One test's own copy of everything the template declares.
+pub struct TestEnv {
+    pub config: SdkConfig,
+    pub created: Provisioned,
+}
+
+impl TestEnv {
+    pub async fn new() -> Self {
+        let config = local_stack::sdk_config(moto_endpoint().await).await;
+        let template = Template::load(&repo_root().join("template.yaml")).unwrap();
+        let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let created = provision(&config, &template, &prefix, "local")
+            .await
+            .unwrap();
+        Self { config, created }
+    }
+
+    pub fn name(&self, logical_id: &str) -> String {
+        self.created
+            .name(logical_id)
+            .unwrap_or_else(|| panic!("template has no {logical_id}"))
+            .to_string()
+    }
+
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.config)
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.config)
+    }
+
+    /// The orders adapter as create-order wires it (with the idempotency table).
+    pub fn orders(&self) -> Arc<DynamoOrders> {
+        Arc::new(
+            DynamoOrders::new(self.dynamodb(), self.name("OrdersTable"))
+                .with_idempotency_table(self.name("IdempotencyTable")),
+        )
+    }
+
+    pub fn idempotency(&self) -> Arc<DynamoIdempotency> {
+        Arc::new(DynamoIdempotency::new(
+            self.dynamodb(),
+            self.name("IdempotencyTable"),
+        ))
+    }
+
+    pub fn catalog(&self) -> Arc<DynamoCatalog> {
+        Arc::new(DynamoCatalog::new(
+            self.dynamodb(),
+            self.name("ProductsTable"),
+        ))
+    }
+
+    pub fn publisher(&self, queue: &str) -> Arc<SqsPublisher> {
+        Arc::new(SqsPublisher::new(self.sqs(), self.name(queue)))
+    }
+
+    /// Seeds the demo catalog (p-1 … p-4).
+    pub async fn seed(&self) {
+        local_stack::seed::demo_catalog(&self.config, &self.name("ProductsTable"))
+            .await
+            .unwrap();
+    }
+
+    /// Every message waiting on `queue`, received and deleted.
+    pub async fn drain(&self, queue: &str) -> Vec<serde_json::Value> {
+        let url = self.name(queue);
+        let mut bodies = Vec::new();
+        loop {
+            let out = self
+                .sqs()
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return bodies;
+            }
+            for message in messages {
+                bodies.push(serde_json::from_str(message.body().unwrap()).unwrap());
+                self.sqs()
+                    .delete_message()
+                    .queue_url(&url)
+                    .receipt_handle(message.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// An API Gateway request built from a sample event in `events/`, with its authorizer principal
+/// replaced (or removed with `None`).
+pub fn event(name: &str, principal: Option<(&str, &str)>) -> serde_json::Value {
+    let path = repo_root().join("events").join(format!("{name}.json"));
+    let mut event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let context = &mut event["requestContext"];
+    match principal {
+        Some((id, role)) => {
+            context["authorizer"] = serde_json::json!({"principalId": id, "role": role});
+        }
+        None => {
+            context.as_object_mut().unwrap().remove("authorizer");
+        }
+    }
+    event
+}
+
+pub fn request(event: &serde_json::Value) -> lambda_http::Request {
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+pub fn body(response: &lambda_http::Response<lambda_http::Body>) -> serde_json::Value {
+    if response.body().is_empty() {
+        return serde_json::Value::Null;
+    }
+    serde_json::from_slice(response.body().as_ref()).unwrap()
+}

@@ -1,0 +1,350 @@
+//! The DynamoDB and SQS adapters against the emulator: conditional writes, transactions,
+//! pagination and idempotency claims behave as the ports promise.
+
+use std::collections::HashSet;
+
+use chrono::{Duration, Utc};
+use shared::AppError;
+use shared::adapters::dynamodb::TableProbe;
+use shared::domain::{
+    Currency, CustomerId, IdempotencyKey, Money, OrderId, OrderStatus, ProductDraft, ProductId,
+};
+use shared::memory;
+use shared::messages::{Envelope, MessageType};
+use shared::ports::{
+    Catalog, ClaimOutcome, IdempotencyStore, OrderCursor, OrderEvents, OrderRepository, Probe,
+};
+use system_tests::TestEnv;
+
+fn customer(id: &str) -> CustomerId {
+    CustomerId::parse(id).unwrap()
+}
+
+#[tokio::test]
+async fn an_inserted_order_reads_back_whole_with_its_creation_in_history() {
+    let env = TestEnv::new().await;
+    let orders = env.orders();
+    let order = memory::order(OrderId::generate(), "c-1", Utc::now());
+    orders.insert(&order, None).await.unwrap();
+
+    assert_eq!(orders.get(&order.id).await.unwrap(), Some(order.clone()));
+    let history = orders.history(&order.id).await.unwrap();
+    assert_eq!(history, vec![order.created_entry()]);
+    assert_eq!(orders.get(&OrderId::generate()).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_transition_from_a_stale_version_is_refused_and_leaves_no_history() {
+    let env = TestEnv::new().await;
+    let orders = env.orders();
+    let order = memory::order(OrderId::generate(), "c-1", Utc::now());
+    orders.insert(&order, None).await.unwrap();
+
+    let (reserved, entry) = order
+        .transition(OrderStatus::Reserved, Utc::now(), None)
+        .unwrap();
+    orders.apply(&order, &reserved, &entry).await.unwrap();
+    let (cancelled, entry) = order
+        .transition(OrderStatus::Cancelled, Utc::now(), None)
+        .unwrap();
+    let stale = orders.apply(&order, &cancelled, &entry).await;
+
+    assert!(matches!(stale, Err(AppError::StaleVersion(_))), "{stale:?}");
+    assert_eq!(
+        orders.get(&order.id).await.unwrap().unwrap().status,
+        OrderStatus::Reserved
+    );
+    assert_eq!(orders.history(&order.id).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn of_concurrent_transitions_from_one_version_exactly_one_wins() {
+    let env = TestEnv::new().await;
+    let orders = env.orders();
+    let order = memory::order(OrderId::generate(), "c-1", Utc::now());
+    orders.insert(&order, None).await.unwrap();
+
+    let attempts = [
+        OrderStatus::Reserved,
+        OrderStatus::Cancelled,
+        OrderStatus::Rejected,
+        OrderStatus::Failed,
+    ]
+    .into_iter()
+    .cycle()
+    .take(12)
+    .map(|to| {
+        let orders = orders.clone();
+        let order = order.clone();
+        tokio::spawn(async move {
+            let (next, entry) = order.transition(to, Utc::now(), None).unwrap();
+            orders.apply(&order, &next, &entry).await
+        })
+    });
+    let results = futures::future::join_all(attempts).await;
+    let won = results.iter().filter(|r| matches!(r, Ok(Ok(())))).count();
+    assert_eq!(won, 1);
+    assert_eq!(orders.history(&order.id).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_customers_listing_pages_newest_first_and_holds_only_their_orders() {
+    let env = TestEnv::new().await;
+    let orders = env.orders();
+    let start = Utc::now() - Duration::hours(1);
+    let mut mine = Vec::new();
+    for minute in 0..5 {
+        let order = memory::order(
+            OrderId::generate(),
+            "c-a",
+            start + Duration::minutes(minute),
+        );
+        orders.insert(&order, None).await.unwrap();
+        mine.push(order.id);
+    }
+    let theirs = memory::order(OrderId::generate(), "c-b", start + Duration::minutes(2));
+    orders.insert(&theirs, None).await.unwrap();
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<OrderCursor> = None;
+    loop {
+        let page = orders
+            .list_for_customer(&customer("c-a"), 2, cursor.as_ref())
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.into_iter().map(|o| o.id));
+        cursor = page.next;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    mine.reverse();
+    assert_eq!(seen, mine);
+}
+
+#[tokio::test]
+async fn a_cursor_naming_another_customers_order_still_lists_only_the_callers() {
+    let env = TestEnv::new().await;
+    let orders = env.orders();
+    let now = Utc::now();
+    let mine = memory::order(OrderId::generate(), "c-a", now - Duration::minutes(5));
+    orders.insert(&mine, None).await.unwrap();
+    let theirs = memory::order(OrderId::generate(), "c-b", now);
+    orders.insert(&theirs, None).await.unwrap();
+
+    let forged = OrderCursor {
+        created_at: theirs.created_at + Duration::seconds(1),
+        id: theirs.id.clone(),
+    };
+    let page = orders
+        .list_for_customer(&customer("c-a"), 10, Some(&forged))
+        .await
+        .unwrap();
+    assert!(page.items.iter().all(|o| o.customer_id == customer("c-a")));
+}
+
+#[tokio::test]
+async fn an_idempotency_key_is_held_completed_with_the_order_and_then_replayed() {
+    let env = TestEnv::new().await;
+    let (orders, keys) = (env.orders(), env.idempotency());
+    let (who, key, now) = (
+        customer("c-1"),
+        IdempotencyKey::parse("k-1").unwrap(),
+        Utc::now(),
+    );
+
+    let ClaimOutcome::Acquired(claim) = keys.claim(&who, &key, "h1", now).await.unwrap() else {
+        panic!("first claim must acquire");
+    };
+    assert_eq!(
+        keys.claim(&who, &key, "h1", now).await.unwrap(),
+        ClaimOutcome::InProgress {
+            request_hash: "h1".into()
+        }
+    );
+    let other = customer("c-2");
+    assert!(
+        matches!(
+            keys.claim(&other, &key, "h1", now).await.unwrap(),
+            ClaimOutcome::Acquired(_)
+        ),
+        "keys are per customer"
+    );
+
+    let order = memory::order(OrderId::generate(), "c-1", now);
+    orders.insert(&order, Some(&claim)).await.unwrap();
+    assert_eq!(
+        keys.claim(&who, &key, "h1", now).await.unwrap(),
+        ClaimOutcome::Completed {
+            request_hash: "h1".into(),
+            order_id: order.id
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_released_claim_can_be_taken_again_at_once() {
+    let env = TestEnv::new().await;
+    let keys = env.idempotency();
+    let (who, key, now) = (
+        customer("c-1"),
+        IdempotencyKey::parse("k-1").unwrap(),
+        Utc::now(),
+    );
+    let ClaimOutcome::Acquired(claim) = keys.claim(&who, &key, "h", now).await.unwrap() else {
+        panic!()
+    };
+    keys.release(&claim).await.unwrap();
+    assert!(matches!(
+        keys.claim(&who, &key, "h", now).await.unwrap(),
+        ClaimOutcome::Acquired(_)
+    ));
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_taken_over_and_the_old_holder_cannot_complete() {
+    let env = TestEnv::new().await;
+    let (orders, keys) = (env.orders(), env.idempotency());
+    let (who, key, now) = (
+        customer("c-1"),
+        IdempotencyKey::parse("k-1").unwrap(),
+        Utc::now(),
+    );
+    let ClaimOutcome::Acquired(old) = keys.claim(&who, &key, "h", now).await.unwrap() else {
+        panic!()
+    };
+
+    let later = now + Duration::seconds(31);
+    assert!(
+        matches!(
+            keys.claim(&who, &key, "other", later).await.unwrap(),
+            ClaimOutcome::InProgress { .. }
+        ),
+        "only the same request may take over"
+    );
+    let ClaimOutcome::Acquired(_new) = keys.claim(&who, &key, "h", later).await.unwrap() else {
+        panic!("the same request takes over an expired lease");
+    };
+
+    let order = memory::order(OrderId::generate(), "c-1", now);
+    let late = orders.insert(&order, Some(&old)).await;
+    assert!(matches!(late, Err(AppError::Conflict(_))), "{late:?}");
+    assert_eq!(
+        orders.get(&order.id).await.unwrap(),
+        None,
+        "the transaction wrote nothing"
+    );
+}
+
+#[tokio::test]
+async fn of_concurrent_claims_on_one_key_exactly_one_acquires() {
+    let env = TestEnv::new().await;
+    let keys = env.idempotency();
+    let now = Utc::now();
+    let attempts = (0..10).map(|_| {
+        let keys = keys.clone();
+        tokio::spawn(async move {
+            keys.claim(
+                &customer("c-1"),
+                &IdempotencyKey::parse("race").unwrap(),
+                "h",
+                now,
+            )
+            .await
+        })
+    });
+    let results = futures::future::join_all(attempts).await;
+    let acquired = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Ok(ClaimOutcome::Acquired(_)))))
+        .count();
+    assert_eq!(acquired, 1);
+}
+
+fn draft(id: &str, cents: i64) -> ProductDraft {
+    ProductDraft {
+        id: ProductId::parse(id).unwrap(),
+        name: format!("Product {id}"),
+        unit_price: Money::new(cents, Currency::parse("EUR").unwrap()).unwrap(),
+        available: 7,
+    }
+}
+
+#[tokio::test]
+async fn products_are_created_replaced_and_read_in_batches_and_pages() {
+    let env = TestEnv::new().await;
+    let catalog = env.catalog();
+    let (created, is_new) = catalog.put(&draft("p-1", 100), Utc::now()).await.unwrap();
+    assert!(is_new);
+    assert_eq!(created.version, 1);
+    let (replaced, is_new) = catalog.put(&draft("p-1", 150), Utc::now()).await.unwrap();
+    assert!(!is_new);
+    assert_eq!((replaced.version, replaced.unit_price.amount), (2, 150));
+    assert_eq!(
+        catalog
+            .get(&ProductId::parse("p-1").unwrap())
+            .await
+            .unwrap(),
+        Some(replaced)
+    );
+
+    for i in 2..=5 {
+        catalog
+            .put(&draft(&format!("p-{i}"), 10 * i), Utc::now())
+            .await
+            .unwrap();
+    }
+    let wanted: Vec<_> = ["p-2", "p-5", "p-404"]
+        .iter()
+        .map(|id| ProductId::parse(id).unwrap())
+        .collect();
+    let found: HashSet<_> = catalog
+        .get_many(&wanted)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id.to_string())
+        .collect();
+    assert_eq!(found, HashSet::from(["p-2".to_string(), "p-5".to_string()]));
+
+    let mut listed = Vec::new();
+    let mut after = None;
+    loop {
+        let page = catalog.list(2, after.as_ref()).await.unwrap();
+        listed.extend(page.items.into_iter().map(|p| p.id.to_string()));
+        after = page.next;
+        if after.is_none() {
+            break;
+        }
+    }
+    listed.sort();
+    assert_eq!(listed, ["p-1", "p-2", "p-3", "p-4", "p-5"]);
+}
+
+#[tokio::test]
+async fn a_published_message_arrives_on_the_queue_as_a_versioned_envelope() {
+    let env = TestEnv::new().await;
+    let id = OrderId::generate();
+    let message = Envelope::new(MessageType::OrderPlaced, id.clone(), "corr-1", Utc::now());
+    env.publisher("InventoryQueue")
+        .publish(&message)
+        .await
+        .unwrap();
+
+    let received = env.drain("InventoryQueue").await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0]["type"], "OrderPlaced");
+    assert_eq!(received[0]["schemaVersion"], 1);
+    assert_eq!(received[0]["orderId"], id.as_str());
+    assert_eq!(received[0]["correlationId"], "corr-1");
+}
+
+#[tokio::test]
+async fn the_table_probe_passes_for_a_table_and_fails_for_a_missing_one() {
+    let env = TestEnv::new().await;
+    let ok = TableProbe::new(env.dynamodb(), "orders", env.name("OrdersTable"));
+    assert!(ok.check().await.is_ok());
+    let missing = TableProbe::new(env.dynamodb(), "orders", "no-such-table".into());
+    assert!(missing.check().await.is_err());
+}
