@@ -44,7 +44,7 @@ async fn start_moto() -> String {
         .expect("a free loopback port")
         .port();
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    Command::new(python)
+    let mut server = Command::new(python)
         .arg(repo_root().join("infra/local/moto_server.py"))
         .args(["--port", &port.to_string(), "--quiet"])
         .args(["--parent-pid", &std::process::id().to_string()])
@@ -52,6 +52,8 @@ async fn start_moto() -> String {
         .stderr(Stdio::null())
         .spawn()
         .expect("python3 with moto[server] installed (make test installs it)");
+    // The server exits with this process (--parent-pid); reap it then.
+    std::thread::spawn(move || server.wait());
     let endpoint = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(60);
     let config = local_stack::sdk_config(&endpoint).await;
