@@ -1,6 +1,9 @@
 //! The DynamoDB and SQS adapters against the emulator: conditional writes, transactions,
 //! pagination and idempotency claims behave as the ports promise.
 
+// Test helpers panic on unexpected values by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashSet;
 
 use chrono::{Duration, Utc};

@@ -1,6 +1,9 @@
 //! Every endpoint through its real handler, the real adapters and the emulator: the sample events
 //! from `events/`, with identities and bodies varied per test.
 
+// Test helpers panic on unexpected values by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use lambda_http::Request;

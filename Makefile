@@ -1,0 +1,66 @@
+# The two commands: `make run` (the whole system on this machine) and `make test` (every test).
+# Both install what they need first; nothing here needs Docker or an AWS account.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+LOCAL       ?= .local
+MOTO_PORT   ?= 5000
+INVOKE_PORT ?= 9000
+ENDPOINT    := http://127.0.0.1:$(MOTO_PORT)
+export PATH := $(CURDIR)/$(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
+
+MOTO_VERSION        := 5.2.1
+CARGO_LAMBDA_VERSION := 1.9.2
+CARGO_DENY_VERSION  := 0.19.0
+
+.PHONY: help deps rust-tools run stop test lint fmt clippy deny build
+
+help:
+	@echo "make run    start moto, create tables/queues from template.yaml, seed the catalog, run every function under cargo lambda watch"
+	@echo "make stop   stop a stack left running"
+	@echo "make test   install what is missing, run every test (unit, handler, adapter and API tests against moto)"
+	@echo "make lint   cargo fmt --check, clippy -D warnings, cargo deny"
+
+# ---------------------------------------------------------------- installs
+$(VENV)/.installed: Makefile
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check \
+		"moto[server]==$(MOTO_VERSION)" "cargo-lambda==$(CARGO_LAMBDA_VERSION)"
+	touch $@
+
+deps: $(VENV)/.installed
+
+# cargo-deny builds from crates.io once per machine (a few minutes on 2 cores).
+rust-tools:
+	@command -v cargo-deny >/dev/null || cargo install --locked cargo-deny --version $(CARGO_DENY_VERSION)
+	@../shared/tools/install-advisory-db >/dev/null 2>&1 || true
+
+# ---------------------------------------------------------------- run
+run: deps
+	@bash infra/local/run.sh
+
+stop:
+	@bash infra/local/stop.sh
+
+# ---------------------------------------------------------------- test
+build:
+	cargo build --workspace --all-targets
+
+test: deps
+	PYTHON=$(CURDIR)/$(PY) cargo test --workspace
+
+# ---------------------------------------------------------------- lint
+fmt:
+	cargo fmt --all -- --check
+
+clippy:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+deny: rust-tools
+	cargo deny --offline check
+
+lint: fmt clippy deny
+	$(VENV)/bin/cfn-lint template.yaml 2>/dev/null || cfn-lint template.yaml
