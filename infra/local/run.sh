@@ -15,12 +15,12 @@ mkdir -p "$LOCAL"
 bash infra/local/stop.sh --quiet
 
 cleanup() {
-  trap - EXIT INT TERM
+  trap - EXIT INT TERM HUP
   echo
   echo "stopping the local stack"
   bash infra/local/stop.sh --quiet
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT INT TERM HUP
 
 started=$(date +%s)
 "$PY" infra/local/moto_server.py --port "$MOTO_PORT" --parent-pid $$ --quiet >"$LOCAL/moto.log" 2>&1 &
@@ -59,6 +59,6 @@ Try, in another terminal:
 Ctrl-C stops everything.
 MSG
 
-cargo lambda watch --env-file "$LOCAL/env" --invoke-port "$INVOKE_PORT" &
+cargo lambda watch --env-file "$LOCAL/env" --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" &
 echo $! >"$LOCAL/watch.pid"
 wait
