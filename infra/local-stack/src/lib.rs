@@ -22,3 +22,4 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
         .load()
         .await
 }
+pub mod gateway;

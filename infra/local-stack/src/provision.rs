@@ -56,6 +56,7 @@ pub async fn provision(
         .refs
         .insert("AWS::StackName".into(), format!("{prefix}stack"));
     scope.refs.insert("LogLevel".into(), "INFO".into());
+    template.evaluate_conditions(&mut scope)?;
 
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
     for (logical_id, props) in template.resources("AWS::DynamoDB::Table") {

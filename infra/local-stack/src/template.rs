@@ -19,6 +19,8 @@ pub struct Scope {
     pub refs: BTreeMap<String, String>,
     /// `Fn::GetAtt`, keyed `Logical.Attribute`.
     pub attrs: BTreeMap<String, String>,
+    /// The template's `Conditions`, evaluated.
+    pub conditions: BTreeMap<String, bool>,
 }
 
 impl Scope {
@@ -70,6 +72,19 @@ impl Scope {
                     .context("only the one-argument Sub is supported")?;
                 self.substitute(text)
             }
+            "If" => {
+                let [condition, then, otherwise] =
+                    arg.as_sequence().map(Vec::as_slice).unwrap_or_default()
+                else {
+                    bail!("If takes [condition, then, else]");
+                };
+                let name = condition.as_str().context("If names a condition")?;
+                let holds = *self
+                    .conditions
+                    .get(name)
+                    .with_context(|| format!("unknown condition {name}"))?;
+                self.resolve(if holds { then } else { otherwise })
+            }
             other => bail!("intrinsic {other} is not supported locally"),
         }
     }
@@ -102,6 +117,8 @@ pub struct Function {
     /// The binary name, e.g. `create-order`.
     pub binary: String,
     pub environment: BTreeMap<String, Value>,
+    /// `(event name, Type, Properties)` of each event source.
+    pub events: Vec<(String, String, Value)>,
 }
 
 impl Template {
@@ -114,6 +131,27 @@ impl Template {
     pub fn parse(text: &str) -> Result<Self> {
         let doc = serde_yaml_ng::from_str(text).context("template.yaml is not valid YAML")?;
         Ok(Self { doc })
+    }
+
+    /// Evaluates the template's `Conditions` (`Fn::Equals`, `Fn::Not`) into `scope`.
+    pub fn evaluate_conditions(&self, scope: &mut Scope) -> Result<()> {
+        let Some(conditions) = self.doc.get("Conditions").and_then(Value::as_mapping) else {
+            return Ok(());
+        };
+        for (name, condition) in conditions {
+            let name = name.as_str().context("condition names are strings")?;
+            let holds = evaluate(scope, condition).with_context(|| format!("condition {name}"))?;
+            scope.conditions.insert(name.to_string(), holds);
+        }
+        Ok(())
+    }
+
+    /// The `Properties` of one resource.
+    pub fn properties(&self, logical_id: &str) -> Option<&Value> {
+        self.doc
+            .get("Resources")?
+            .get(logical_id)?
+            .get("Properties")
     }
 
     /// `(logical id, Properties)` of every resource of `kind`, in template order.
@@ -160,14 +198,51 @@ impl Template {
                     .unwrap_or_else(|| code_uri.rsplit('/').next().unwrap_or_default().to_string());
                 let mut environment = globals.clone();
                 environment.extend(variables(props));
+                let events = props
+                    .get("Events")
+                    .and_then(Value::as_mapping)
+                    .map(|events| {
+                        events
+                            .iter()
+                            .filter_map(|(name, e)| {
+                                Some((
+                                    name.as_str()?.to_string(),
+                                    e.get("Type")?.as_str()?.to_string(),
+                                    e.get("Properties").cloned().unwrap_or(Value::Null),
+                                ))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 Some(Function {
                     logical_id: id.as_str()?.to_string(),
                     code_uri,
                     binary,
                     environment,
+                    events,
                 })
             })
             .collect()
+    }
+}
+
+fn evaluate(scope: &Scope, condition: &Value) -> Result<bool> {
+    let (name, arg) = match condition {
+        Value::Tagged(tagged) => (tagged.tag.to_string(), &tagged.value),
+        Value::Mapping(map) if map.len() == 1 => {
+            let (k, v) = map.iter().next().context("empty condition")?;
+            (k.as_str().unwrap_or_default().to_string(), v)
+        }
+        _ => bail!("unsupported condition {condition:?}"),
+    };
+    let args = arg.as_sequence().map(Vec::as_slice).unwrap_or_default();
+    match (
+        name.trim_start_matches('!').trim_start_matches("Fn::"),
+        args,
+    ) {
+        ("Equals", [a, b]) => Ok(scope.resolve(a)? == scope.resolve(b)?),
+        ("Not", [inner]) => Ok(!evaluate(scope, inner)?),
+        (other, _) => bail!("condition function {other} is not supported locally"),
     }
 }
 

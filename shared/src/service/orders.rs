@@ -159,10 +159,10 @@ pub async fn place_order(
     let order = match stored {
         Ok(order) => order,
         Err(err) => {
-            if let Some(claim) = &claim {
-                if let Err(release) = ports.idempotency.release(claim).await {
-                    tracing::warn!(error = %release.chain(), "could not release an idempotency claim");
-                }
+            if let Some(claim) = &claim
+                && let Err(release) = ports.idempotency.release(claim).await
+            {
+                tracing::warn!(error = %release.chain(), "could not release an idempotency claim");
             }
             return Err(err);
         }
