@@ -9,7 +9,10 @@ PY          := $(VENV)/bin/python
 LOCAL       ?= .local
 MOTO_PORT   ?= 5000
 INVOKE_PORT ?= 9000
+API_PORT    ?= 3000
 ENDPOINT    := http://127.0.0.1:$(MOTO_PORT)
+export LOCAL MOTO_PORT INVOKE_PORT API_PORT
+export PY := $(PY)
 export PATH := $(CURDIR)/$(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
 
 MOTO_VERSION        := 5.2.1
@@ -19,7 +22,8 @@ CARGO_DENY_VERSION  := 0.20.2
 .PHONY: help deps rust-tools run stop test lint fmt clippy deny build
 
 help:
-	@echo "make run    start moto, create tables/queues from template.yaml, seed the catalog, run every function under cargo lambda watch"
+	@echo "make run    the whole system on loopback: moto, tables/queues from template.yaml, demo catalog,"
+	@echo "            every function under cargo lambda watch, the local API on http://127.0.0.1:3000"
 	@echo "make stop   stop a stack left running"
 	@echo "make test   install what is missing, run every test (unit, handler, adapter and API tests against moto)"
 	@echo "make lint   cargo fmt --check, clippy -D warnings, cargo deny"

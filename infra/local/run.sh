@@ -8,6 +8,7 @@ cd "$(dirname "$0")/../.."
 LOCAL=${LOCAL:-.local}
 MOTO_PORT=${MOTO_PORT:-5000}
 INVOKE_PORT=${INVOKE_PORT:-9000}
+API_PORT=${API_PORT:-3000}
 PY=${PY:-.venv/bin/python}
 ENDPOINT="http://127.0.0.1:${MOTO_PORT}"
 mkdir -p "$LOCAL"
@@ -42,23 +43,37 @@ done
 
 ./target/debug/local-stack bootstrap --endpoint "$ENDPOINT" --seed --env-file "$LOCAL/env"
 
+cargo lambda watch --env-file "$LOCAL/env" --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" &
+echo $! >"$LOCAL/watch.pid"
+
+./target/debug/local-stack gateway --endpoint "$ENDPOINT" --port "$API_PORT" \
+  --invoke-url "http://127.0.0.1:$INVOKE_PORT" --api-key-file "$LOCAL/api-key" &
+echo $! >"$LOCAL/gateway.pid"
+
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$API_PORT") 2>/dev/null && break
+  sleep 0.2
+done
+
+API="http://127.0.0.1:$API_PORT"
 cat <<MSG
 
 The order service runs locally ($(($(date +%s) - started)) s to start).
-  moto (DynamoDB, SQS)        $ENDPOINT        log: $LOCAL/moto.log
+  API (local API Gateway)     $API
   functions (cargo lambda)    http://127.0.0.1:$INVOKE_PORT  (Lambda Invoke API; edits reload)
-  environment                 $LOCAL/env
+  moto (DynamoDB, SQS)        $ENDPOINT   log: $LOCAL/moto.log
+  environment                 $LOCAL/env;  API key: $(cat "$LOCAL/api-key")
 
 Try, in another terminal:
-  cargo lambda invoke --invoke-port $INVOKE_PORT list-products --data-file events/list-products.json
-  cargo lambda invoke --invoke-port $INVOKE_PORT create-order  --data-file events/create-order.json
-  cargo lambda invoke --invoke-port $INVOKE_PORT list-orders   --data-file events/list-orders.json
-  cargo lambda invoke --invoke-port $INVOKE_PORT health        --data-file events/health.json
-(the sample events carry the identity customer-1; the demo catalog is p-1 … p-4, p-4 sold out)
+  curl -s $API/health
+  curl -s $API/products
+  curl -s $API/products/p-1 -i
+  curl -s -X POST $API/orders -H 'Content-Type: application/json' -d '{}' -i    # 401 without a token
+  cargo lambda invoke --invoke-port $INVOKE_PORT create-order --data-file events/create-order.json
+(the demo catalog is p-1 … p-4, p-4 sold out; see README.md for the whole walkthrough)
 
 Ctrl-C stops everything.
 MSG
 
-cargo lambda watch --env-file "$LOCAL/env" --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" &
-echo $! >"$LOCAL/watch.pid"
-wait
+# Whichever part stops first (Ctrl-C, or a crash) takes the rest down with it.
+wait -n

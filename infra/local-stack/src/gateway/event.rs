@@ -254,9 +254,7 @@ mod tests {
             "{:?}",
             keys(&real).difference(&keys(&ours))
         );
-        for part in ["requestContext"] {
-            assert!(keys(&ours[part]).is_superset(&keys(&real[part])), "{part}");
-        }
+        assert!(keys(&ours["requestContext"]).is_superset(&keys(&real["requestContext"])));
         assert!(
             keys(&ours["requestContext"]["identity"])
                 .is_superset(&keys(&real["requestContext"]["identity"]))

@@ -46,6 +46,15 @@ pub struct UsagePlan {
     pub quota: Option<(u64, String)>,
 }
 
+/// An HTTP answer and the function that gave it (`-` when the gateway answered itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub function: String,
+}
+
 pub struct Gateway {
     pub stage: String,
     pub routes: Vec<Route>,
@@ -166,7 +175,7 @@ impl Gateway {
     }
 
     /// Answers one request, as API Gateway would.
-    pub async fn handle(&self, req: Incoming) -> (u16, Vec<(String, String)>, Vec<u8>, String) {
+    pub async fn handle(&self, req: Incoming) -> Reply {
         let path = routes::split_path(&req.path);
         let matched = match routes::find(&self.routes, &req.method, &path) {
             Ok(m) => m,
@@ -246,8 +255,8 @@ impl Gateway {
         };
         let payload = event::proxy(&req, &target, authorizer.as_ref());
         match self.invoker.invoke(&route.function, &payload).await {
-            Ok(Outcome::Returned(response)) => match proxy_response(&response) {
-                Some((status, headers, body)) => (status, headers, body, route.function.clone()),
+            Ok(Outcome::Returned(response)) => match proxy_response(&response, &route.function) {
+                Some(reply) => reply,
                 None => {
                     eprintln!(
                         "{} returned a malformed proxy response: {response}",
@@ -289,20 +298,16 @@ fn period_key(period: &str) -> String {
     }
 }
 
-fn gateway_error(
-    status: u16,
-    body: Value,
-    function: &str,
-) -> (u16, Vec<(String, String)>, Vec<u8>, String) {
-    (
+fn gateway_error(status: u16, body: Value, function: &str) -> Reply {
+    Reply {
         status,
-        vec![
+        headers: vec![
             ("content-type".into(), "application/json".into()),
             ("x-amzn-errortype".into(), error_type(status).into()),
         ],
-        body.to_string().into_bytes(),
-        function.to_string(),
-    )
+        body: body.to_string().into_bytes(),
+        function: function.to_string(),
+    }
 }
 
 fn error_type(status: u16) -> &'static str {
@@ -316,7 +321,7 @@ fn error_type(status: u16) -> &'static str {
 }
 
 /// The HTTP response a proxy integration's result stands for; `None` when it is malformed.
-pub fn proxy_response(response: &Value) -> Option<(u16, Vec<(String, String)>, Vec<u8>)> {
+pub fn proxy_response(response: &Value, function: &str) -> Option<Reply> {
     let status = match response.get("statusCode") {
         None | Some(Value::Null) => 200,
         Some(code) => u16::try_from(code.as_u64()?)
@@ -354,7 +359,12 @@ pub fn proxy_response(response: &Value) -> Option<(u16, Vec<(String, String)>, V
         Some(Value::String(text)) => text.clone().into_bytes(),
         Some(_) => return None,
     };
-    Some((status, headers, body))
+    Some(Reply {
+        status,
+        headers,
+        body,
+        function: function.to_string(),
+    })
 }
 
 async fn serve_one(
@@ -406,12 +416,14 @@ async fn serve_one(
         received_ms: chrono::Utc::now().timestamp_millis(),
     };
     let (method, path) = (incoming.method.clone(), incoming.path.clone());
-    let (status, headers, body, function) = gateway.handle(incoming).await;
+    let reply = gateway.handle(incoming).await;
     println!(
-        "HTTP  {method} {path} -> {function} {status} {} ms",
+        "HTTP  {method} {path} -> {} {} {} ms",
+        reply.function,
+        reply.status,
         started.elapsed().as_millis()
     );
-    respond(status, headers, body)
+    respond(reply.status, reply.headers, reply.body)
 }
 
 fn respond(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -> Response {
@@ -441,25 +453,35 @@ mod tests {
 
     #[test]
     fn proxy_responses_map_status_headers_and_body() {
-        let (status, headers, body) = proxy_response(&json!({
-            "statusCode": 201,
-            "headers": {"Content-Type": "application/json"},
-            "multiValueHeaders": {"set-cookie": ["a=1", "b=2"]},
-            "body": "{}",
-            "isBase64Encoded": false
-        }))
+        let Reply {
+            status,
+            headers,
+            body,
+            ..
+        } = proxy_response(
+            &json!({
+                "statusCode": 201,
+                "headers": {"Content-Type": "application/json"},
+                "multiValueHeaders": {"set-cookie": ["a=1", "b=2"]},
+                "body": "{}",
+                "isBase64Encoded": false
+            }),
+            "f",
+        )
         .unwrap();
         assert_eq!(status, 201);
         assert!(headers.contains(&("content-type".into(), "application/json".into())));
         assert_eq!(headers.iter().filter(|(k, _)| k == "set-cookie").count(), 2);
         assert_eq!(body, b"{}");
 
-        let (_, _, body) =
-            proxy_response(&json!({"statusCode": 200, "body": "aGk=", "isBase64Encoded": true}))
-                .unwrap();
-        assert_eq!(body, b"hi");
-        assert!(proxy_response(&json!({"statusCode": 99})).is_none());
-        assert!(proxy_response(&json!({"statusCode": 200, "body": 5})).is_none());
+        let reply = proxy_response(
+            &json!({"statusCode": 200, "body": "aGk=", "isBase64Encoded": true}),
+            "f",
+        )
+        .unwrap();
+        assert_eq!(reply.body, b"hi");
+        assert!(proxy_response(&json!({"statusCode": 99}), "f").is_none());
+        assert!(proxy_response(&json!({"statusCode": 200, "body": 5}), "f").is_none());
     }
 }
 
