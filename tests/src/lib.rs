@@ -75,9 +75,16 @@ pub struct TestEnv {
 }
 
 impl TestEnv {
+    /// Everything `template.yaml` declares.
     pub async fn new() -> Self {
+        let yaml = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+        Self::with_template(&yaml).await
+    }
+
+    /// Everything a test's own template declares.
+    pub async fn with_template(yaml: &str) -> Self {
         let config = local_stack::sdk_config(moto_endpoint().await).await;
-        let template = Template::load(&repo_root().join("template.yaml")).unwrap();
+        let template = Template::parse(yaml).unwrap();
         let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let created = provision(&config, &template, &prefix, "local")
             .await
@@ -191,4 +198,69 @@ pub fn body(response: &lambda_http::Response<lambda_http::Body>) -> serde_json::
         return serde_json::Value::Null;
     }
     serde_json::from_slice(response.body().as_ref()).unwrap()
+}
+
+/// What a fake function answers: `Ok` a result, `Err` an error document (a crashed function).
+pub type Answer = Result<serde_json::Value, serde_json::Value>;
+type Dispatch = Arc<
+    dyn Fn(String, serde_json::Value) -> futures::future::BoxFuture<'static, Answer> + Send + Sync,
+>;
+
+/// A Lambda Invoke API on a loopback port, like the one `cargo lambda watch` serves, whose
+/// functions are `dispatch(name, payload)`. Returns its base URL.
+pub async fn fake_lambda(dispatch: Dispatch) -> String {
+    use axum::extract::{Path, State};
+    use axum::response::IntoResponse;
+
+    async fn invoke(
+        State(dispatch): State<Dispatch>,
+        Path(name): Path<String>,
+        axum::Json(payload): axum::Json<serde_json::Value>,
+    ) -> axum::response::Response {
+        match dispatch(name, payload).await {
+            Ok(result) => axum::Json(result).into_response(),
+            Err(error) => {
+                ([("x-amz-function-error", "Unhandled")], axum::Json(error)).into_response()
+            }
+        }
+    }
+
+    let app = axum::Router::new()
+        .route(
+            "/2015-03-31/functions/{name}/invocations",
+            axum::routing::post(invoke),
+        )
+        .with_state(dispatch);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// Runs an API handler as the Lambda runtime would for a proxy event: event in, proxy result out.
+pub async fn as_proxy<F, Fut>(payload: serde_json::Value, handle: F) -> Answer
+where
+    F: FnOnce(lambda_http::Request) -> Fut,
+    Fut: std::future::Future<
+            Output = Result<lambda_http::Response<lambda_http::Body>, std::convert::Infallible>,
+        >,
+{
+    let request = lambda_http::request::from_str(&payload.to_string())
+        .map_err(|e| serde_json::json!({"errorMessage": e.to_string()}))?;
+    let Ok(response) = handle(request).await;
+    let mut headers = serde_json::Map::new();
+    for (name, value) in response.headers() {
+        let entry = headers
+            .entry(name.as_str().to_string())
+            .or_insert_with(|| serde_json::json!([]));
+        if let Some(list) = entry.as_array_mut() {
+            list.push(serde_json::json!(value.to_str().unwrap_or_default()));
+        }
+    }
+    Ok(serde_json::json!({
+        "statusCode": response.status().as_u16(),
+        "multiValueHeaders": headers,
+        "body": String::from_utf8_lossy(response.body().as_ref()),
+        "isBase64Encoded": false,
+    }))
 }

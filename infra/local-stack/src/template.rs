@@ -8,6 +8,9 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use serde_yaml_ng::Value;
 
+/// What a resource without `Properties` has.
+static NO_PROPERTIES: Value = Value::Null;
+
 pub struct Template {
     doc: Value,
 }
@@ -162,7 +165,10 @@ impl Template {
         resources
             .iter()
             .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some(kind))
-            .filter_map(|(id, r)| Some((id.as_str()?.to_string(), r.get("Properties")?)))
+            .filter_map(|(id, r)| {
+                let props = r.get("Properties").unwrap_or(&NO_PROPERTIES);
+                Some((id.as_str()?.to_string(), props))
+            })
             .collect()
     }
 
