@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use cancel_order::handler::{self, Deps};
-use shared::adapters::dynamodb::{self, DynamoOrders};
+use shared::adapters::dynamodb::DynamoOrders;
 use shared::adapters::sqs::{self, SqsPublisher};
-use shared::config::{self, Tables};
+use shared::config;
 use shared::ports::SystemClock;
 
 #[tokio::main]
@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let aws = config::aws().await;
     let deps = Deps {
-        orders: Arc::new(DynamoOrders::new(dynamodb::client(&aws), Tables::orders()?)),
+        orders: Arc::new(DynamoOrders::from_env(&aws)?),
         events: Arc::new(SqsPublisher::new(
             sqs::client(&aws),
             config::required("COMPENSATION_QUEUE_URL")?,

@@ -3,18 +3,15 @@
 use std::sync::Arc;
 
 use get_product::handler::{self, Deps};
-use shared::adapters::dynamodb::{self, DynamoCatalog};
-use shared::config::{self, Tables};
+use shared::adapters::dynamodb::DynamoCatalog;
+use shared::config;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let aws = config::aws().await;
     let deps = Deps {
-        catalog: Arc::new(DynamoCatalog::new(
-            dynamodb::client(&aws),
-            Tables::products()?,
-        )),
+        catalog: Arc::new(DynamoCatalog::from_env(&aws)?),
     };
     lambda_http::run(lambda_http::service_fn(|req| handler::handle(&deps, req))).await
 }

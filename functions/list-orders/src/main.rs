@@ -3,15 +3,15 @@
 use std::sync::Arc;
 
 use list_orders::handler::{self, Deps};
-use shared::adapters::dynamodb::{self, DynamoOrders};
-use shared::config::{self, Tables};
+use shared::adapters::dynamodb::DynamoOrders;
+use shared::config;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let aws = config::aws().await;
     let deps = Deps {
-        orders: Arc::new(DynamoOrders::new(dynamodb::client(&aws), Tables::orders()?)),
+        orders: Arc::new(DynamoOrders::from_env(&aws)?),
     };
     lambda_http::run(lambda_http::service_fn(|req| handler::handle(&deps, req))).await
 }

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use put_product::handler::{self, Deps};
-use shared::adapters::dynamodb::{self, DynamoCatalog};
-use shared::config::{self, Tables};
+use shared::adapters::dynamodb::DynamoCatalog;
+use shared::config;
 use shared::ports::SystemClock;
 
 #[tokio::main]
@@ -12,10 +12,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let aws = config::aws().await;
     let deps = Deps {
-        catalog: Arc::new(DynamoCatalog::new(
-            dynamodb::client(&aws),
-            Tables::products()?,
-        )),
+        catalog: Arc::new(DynamoCatalog::from_env(&aws)?),
         clock: Arc::new(SystemClock),
     };
     lambda_http::run(lambda_http::service_fn(|req| handler::handle(&deps, req))).await

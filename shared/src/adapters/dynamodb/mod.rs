@@ -23,11 +23,26 @@ pub use idempotency::DynamoIdempotency;
 pub use orders::{DynamoOrders, STATUS_SHARDS};
 pub use products::DynamoCatalog;
 
+use crate::config::{ConfigError, Tables};
 use crate::error::AppError;
 
 /// Builds the client once per cold start.
 pub fn client(config: &aws_config::SdkConfig) -> Client {
     Client::new(config)
+}
+
+impl DynamoOrders {
+    /// The orders table named by `ORDERS_TABLE`, for functions that only read or transition orders.
+    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self::new(client(config), Tables::orders()?))
+    }
+}
+
+impl DynamoCatalog {
+    /// The products table named by `PRODUCTS_TABLE`.
+    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self::new(client(config), Tables::products()?))
+    }
 }
 
 /// Whether an SDK error is DynamoDB refusing a condition (as opposed to a failure).
