@@ -10,6 +10,7 @@
 //! Functions wire these once per cold start and stay a few lines long.
 
 pub mod adapters;
+pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;
