@@ -65,10 +65,25 @@ impl Tables {
     pub fn idempotency() -> Result<String, ConfigError> {
         required("IDEMPOTENCY_TABLE")
     }
+    pub fn users() -> Result<String, ConfigError> {
+        required("USERS_TABLE")
+    }
 }
 
 /// The AWS SDK configuration from the standard chain. `AWS_ENDPOINT_URL` (set by the local stack)
 /// points every client at the local emulator; nothing else differs between laptop and cloud.
 pub async fn aws() -> SdkConfig {
     aws_config::load_defaults(BehaviorVersion::latest()).await
+}
+
+impl crate::auth::tokens::TokenPolicy {
+    /// `TOKEN_ISSUER` and `TOKEN_AUDIENCE` (defaults `order-service`, `orders-api`); tokens live
+    /// 15 minutes.
+    pub fn from_env() -> Self {
+        Self {
+            issuer: optional("TOKEN_ISSUER", "order-service"),
+            audience: optional("TOKEN_AUDIENCE", "orders-api"),
+            lifetime: chrono::Duration::minutes(15),
+        }
+    }
 }

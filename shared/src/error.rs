@@ -43,6 +43,12 @@ pub enum AppError {
     },
     #[error("authentication is required")]
     Unauthenticated,
+    /// A login failed. One answer for a wrong password, an unknown account and a locked one, so
+    /// the answer tells nobody which accounts exist.
+    #[error(
+        "the email or password is wrong, or the account is locked for a while after repeated failures"
+    )]
+    InvalidCredentials,
     #[error("{0}")]
     Forbidden(String),
     /// The resource does not exist *for this caller*: someone else's order is not found either.

@@ -8,14 +8,16 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::auth::Email;
+use crate::auth::keys::KeySet;
 use crate::domain::{
     CustomerId, HistoryEntry, IdempotencyKey, Order, OrderId, Product, ProductDraft, ProductId,
 };
 use crate::error::AppError;
 use crate::messages::Envelope;
 use crate::ports::{
-    Catalog, ClaimOutcome, Clock, IdempotencyClaim, IdempotencyStore, OrderCursor, OrderEvents,
-    OrderRepository, Page, Probe,
+    Account, Catalog, ClaimOutcome, Clock, IdempotencyClaim, IdempotencyStore, KeyStore,
+    OrderCursor, OrderEvents, OrderRepository, Page, Probe, User, UserRepository,
 };
 
 #[derive(Debug, Clone)]
@@ -31,6 +33,8 @@ struct State {
     history: BTreeMap<OrderId, Vec<HistoryEntry>>,
     products: BTreeMap<ProductId, Product>,
     claims: BTreeMap<String, Claim>,
+    accounts: BTreeMap<String, Account>,
+    keys: KeySet,
 }
 
 /// Orders, history, catalog and idempotency records in one lock, like one DynamoDB account.
@@ -402,4 +406,61 @@ pub fn order(id: OrderId, customer: &str, created_at: DateTime<Utc>) -> Order {
         created_at,
     )
     .unwrap_or_else(|e| panic!("test order: {e}"))
+}
+
+#[async_trait]
+impl UserRepository for MemoryStore {
+    async fn create(&self, user: &User) -> Result<bool, AppError> {
+        let mut state = self.lock();
+        if state.accounts.contains_key(user.email.as_str()) {
+            return Ok(false);
+        }
+        let account = Account {
+            user: user.clone(),
+            failed_logins: 0,
+            locked_until: None,
+        };
+        state.accounts.insert(user.email.to_string(), account);
+        Ok(true)
+    }
+
+    async fn find(&self, email: &Email) -> Result<Option<Account>, AppError> {
+        Ok(self.lock().accounts.get(email.as_str()).cloned())
+    }
+
+    async fn login_failed(&self, email: &Email) -> Result<u32, AppError> {
+        let mut state = self.lock();
+        Ok(state.accounts.get_mut(email.as_str()).map_or(0, |a| {
+            a.failed_logins += 1;
+            a.failed_logins
+        }))
+    }
+
+    async fn lock(&self, email: &Email, until: DateTime<Utc>) -> Result<(), AppError> {
+        if let Some(a) = self.lock().accounts.get_mut(email.as_str()) {
+            a.locked_until = Some(until);
+            a.failed_logins = 0;
+        }
+        Ok(())
+    }
+
+    async fn login_succeeded(&self, email: &Email) -> Result<(), AppError> {
+        if let Some(a) = self.lock().accounts.get_mut(email.as_str()) {
+            a.locked_until = None;
+            a.failed_logins = 0;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl KeyStore for MemoryStore {
+    async fn load(&self) -> Result<KeySet, AppError> {
+        Ok(self.lock().keys.clone())
+    }
+
+    async fn save(&self, keys: &KeySet) -> Result<(), AppError> {
+        self.lock().keys = keys.clone();
+        Ok(())
+    }
 }

@@ -4,8 +4,11 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::auth::Email;
+use crate::auth::keys::KeySet;
 use crate::domain::{
     CustomerId, HistoryEntry, IdempotencyKey, Order, OrderId, Product, ProductDraft, ProductId,
+    Role,
 };
 use crate::error::AppError;
 use crate::messages::Envelope;
@@ -137,4 +140,48 @@ impl Clock for SystemClock {
 pub trait Probe: Send + Sync {
     fn name(&self) -> &str;
     async fn check(&self) -> Result<(), AppError>;
+}
+
+/// An account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// `usr_` + 32 hex digits: the token subject and the customer id of the account's orders.
+    pub id: String,
+    pub email: Email,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An account with its failed-login state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub user: User,
+    pub failed_logins: u32,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Creates the account unless one exists for the email; returns whether it did.
+    async fn create(&self, user: &User) -> Result<bool, AppError>;
+
+    async fn find(&self, email: &Email) -> Result<Option<Account>, AppError>;
+
+    /// Counts a failed login; returns the failures counted so far.
+    async fn login_failed(&self, email: &Email) -> Result<u32, AppError>;
+
+    /// Locks the account until `until` and resets the count.
+    async fn lock(&self, email: &Email, until: DateTime<Utc>) -> Result<(), AppError>;
+
+    /// Clears failures and any lock after a successful login.
+    async fn login_succeeded(&self, email: &Email) -> Result<(), AppError>;
+}
+
+/// Where the signing key set is kept (Secrets Manager).
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn load(&self) -> Result<KeySet, AppError>;
+    async fn save(&self, keys: &KeySet) -> Result<(), AppError>;
 }

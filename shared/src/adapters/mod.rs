@@ -1,4 +1,5 @@
 //! The ports implemented on AWS: one module per external system.
 
 pub mod dynamodb;
+pub mod secrets;
 pub mod sqs;

@@ -88,6 +88,11 @@ fn classify(err: &AppError) -> (StatusCode, &'static str, &'static str) {
             "unauthenticated",
             "Authentication required",
         ),
+        AppError::InvalidCredentials => (
+            StatusCode::UNAUTHORIZED,
+            "invalid-credentials",
+            "Login failed",
+        ),
         AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
         AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
         AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),

@@ -1,6 +1,7 @@
 //! Use cases: each takes the ports it needs, the caller and validated input, and returns domain
 //! values or an [`AppError`](crate::error::AppError). No HTTP, no AWS types.
 
+pub mod accounts;
 pub mod catalog;
 pub mod health;
 pub mod orders;

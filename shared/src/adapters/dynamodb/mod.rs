@@ -14,6 +14,7 @@ mod health;
 mod idempotency;
 mod orders;
 mod products;
+mod users;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -22,6 +23,7 @@ pub use health::TableProbe;
 pub use idempotency::DynamoIdempotency;
 pub use orders::{DynamoOrders, STATUS_SHARDS};
 pub use products::DynamoCatalog;
+pub use users::DynamoUsers;
 
 use crate::config::{ConfigError, Tables};
 use crate::error::AppError;

@@ -1,0 +1,121 @@
+//! The signing key set in Secrets Manager, and a cache that re-reads it every few minutes so a
+//! rotation reaches every warm container without a redeploy.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_sdk_secretsmanager::Client;
+use tokio::sync::RwLock;
+
+use crate::auth::keys::KeySet;
+use crate::auth::tokens::{TokenPolicy, Tokens};
+use crate::error::AppError;
+use crate::ports::KeyStore;
+
+pub struct SecretsKeyStore {
+    client: Client,
+    secret_id: String,
+}
+
+impl SecretsKeyStore {
+    pub fn new(config: &aws_config::SdkConfig, secret_id: String) -> Self {
+        Self {
+            client: Client::new(config),
+            secret_id,
+        }
+    }
+}
+
+fn failure(what: &'static str, err: impl std::error::Error + Send + Sync + 'static) -> AppError {
+    AppError::dependency(
+        what,
+        aws_sdk_secretsmanager::error::DisplayErrorContext(err).to_string(),
+    )
+}
+
+#[async_trait]
+impl KeyStore for SecretsKeyStore {
+    async fn load(&self) -> Result<KeySet, AppError> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(|e| failure("signing key secret", e))?;
+        KeySet::parse(out.secret_string().unwrap_or("{\"keys\":[]}"))
+    }
+
+    async fn save(&self, keys: &KeySet) -> Result<(), AppError> {
+        self.client
+            .put_secret_value()
+            .secret_id(&self.secret_id)
+            .secret_string(keys.to_json())
+            .send()
+            .await
+            .map_err(|e| failure("signing key secret", e))?;
+        Ok(())
+    }
+}
+
+/// How long a container trusts the key set it read.
+pub const KEY_REFRESH: Duration = Duration::from_secs(300);
+/// The soonest an unknown `kid` may trigger an early re-read.
+pub const UNKNOWN_KID_REFRESH: Duration = Duration::from_secs(30);
+
+/// Tokens built from the key store, read at the first use and again every [`KEY_REFRESH`].
+pub struct KeyRing {
+    store: Arc<dyn KeyStore>,
+    policy: TokenPolicy,
+    cached: RwLock<Option<(Instant, Arc<Tokens>)>>,
+}
+
+impl KeyRing {
+    pub fn new(store: Arc<dyn KeyStore>, policy: TokenPolicy) -> Self {
+        Self {
+            store,
+            policy,
+            cached: RwLock::new(None),
+        }
+    }
+
+    /// The current tokens; a failed refresh keeps the last good key set.
+    pub async fn tokens(&self) -> Result<Arc<Tokens>, AppError> {
+        self.fresher_than(KEY_REFRESH).await
+    }
+
+    /// The tokens again, re-read if they are older than `age`: for a token whose `kid` is new.
+    pub async fn fresher_than(&self, age: Duration) -> Result<Arc<Tokens>, AppError> {
+        if let Some((at, tokens)) = self.cached.read().await.as_ref()
+            && at.elapsed() < age
+        {
+            return Ok(tokens.clone());
+        }
+        let mut cached = self.cached.write().await;
+        if let Some((at, tokens)) = cached.as_ref()
+            && at.elapsed() < age
+        {
+            return Ok(tokens.clone());
+        }
+        match self
+            .store
+            .load()
+            .await
+            .and_then(|keys| Tokens::new(&keys, self.policy.clone()))
+        {
+            Ok(tokens) => {
+                let tokens = Arc::new(tokens);
+                *cached = Some((Instant::now(), tokens.clone()));
+                Ok(tokens)
+            }
+            Err(err) => match cached.as_ref() {
+                Some((_, stale)) => {
+                    tracing::warn!(error = %err.chain(), "key set refresh failed; keeping the last one");
+                    Ok(stale.clone())
+                }
+                None => Err(err),
+            },
+        }
+    }
+}

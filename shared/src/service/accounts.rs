@@ -1,0 +1,250 @@
+//! Registering and logging in.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+
+use crate::adapters::secrets::KeyRing;
+use crate::auth::{Email, IssuedToken, Password, credentials};
+use crate::domain::Role;
+use crate::error::{AppError, FieldError};
+use crate::ports::{User, UserRepository};
+
+/// The body of `POST /auth/register` and `POST /auth/login`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub email: String,
+    pub password: String,
+}
+
+/// Failed logins in a row that lock an account.
+pub const MAX_FAILURES: u32 = 5;
+/// How long a locked account refuses logins.
+pub const LOCKOUT: Duration = Duration::minutes(15);
+/// Longer passwords are refused before hashing, so nobody makes the service hash megabytes.
+const MAX_LOGIN_PASSWORD: usize = 1024;
+
+/// Creates a customer account. An existing account is left alone and the answer is the same, so
+/// registration tells nobody which emails have accounts.
+pub async fn register(
+    users: &dyn UserRepository,
+    credentials: &Credentials,
+    now: DateTime<Utc>,
+) -> Result<Email, AppError> {
+    let mut errors = Vec::new();
+    let email =
+        Email::parse(&credentials.email).map_err(|e| errors.push(FieldError::invalid("email", e)));
+    let password = Password::parse(&credentials.password)
+        .map_err(|e| errors.push(FieldError::invalid("password", e)));
+    let (Ok(email), Ok(password)) = (email, password) else {
+        return Err(AppError::Invalid(errors));
+    };
+    let user = User {
+        id: format!("usr_{}", uuid::Uuid::new_v4().simple()),
+        email: email.clone(),
+        password_hash: credentials::hash(&password).await?,
+        role: Role::Customer,
+        created_at: now,
+    };
+    if !users.create(&user).await? {
+        tracing::info!("registration for an existing account ignored");
+    }
+    Ok(email)
+}
+
+/// Checks the password and issues a token. Five failures in a row lock the account for 15
+/// minutes; every failure, for whatever reason, gets the same answer.
+pub async fn login(
+    users: &dyn UserRepository,
+    keys: &KeyRing,
+    credentials: &Credentials,
+    now: DateTime<Utc>,
+) -> Result<IssuedToken, AppError> {
+    let email = Email::parse(&credentials.email).map_err(|e| AppError::invalid("email", e))?;
+    if credentials.password.len() > MAX_LOGIN_PASSWORD {
+        return Err(AppError::InvalidCredentials);
+    }
+    let account = users.find(&email).await?;
+    let locked = account
+        .as_ref()
+        .and_then(|a| a.locked_until)
+        .is_some_and(|until| until > now);
+    let exists = account.is_some();
+    let stored = account
+        .as_ref()
+        .filter(|_| !locked)
+        .map(|a| a.user.password_hash.as_str());
+    let matched = credentials::verify(&credentials.password, stored).await;
+    let Some(account) = account.filter(|_| matched) else {
+        if exists && !locked {
+            let failures = users.login_failed(&email).await?;
+            if failures >= MAX_FAILURES {
+                users.lock(&email, now + LOCKOUT).await?;
+                tracing::warn!("account locked after repeated failed logins");
+            }
+        }
+        return Err(AppError::InvalidCredentials);
+    };
+    if account.failed_logins > 0 || account.locked_until.is_some() {
+        users.login_succeeded(&email).await?;
+    }
+    keys.tokens()
+        .await?
+        .issue(&account.user.id, account.user.role, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::auth::keys::KeySet;
+    use crate::auth::tokens::TokenPolicy;
+    use crate::memory::MemoryStore;
+    use crate::ports::KeyStore;
+
+    async fn setup() -> (Arc<MemoryStore>, KeyRing) {
+        let store = Arc::new(MemoryStore::new());
+        store
+            .save(&KeySet::default().rotated("k1").unwrap())
+            .await
+            .unwrap();
+        let policy = TokenPolicy {
+            issuer: "i".into(),
+            audience: "a".into(),
+            lifetime: Duration::minutes(15),
+        };
+        let ring = KeyRing::new(store.clone(), policy);
+        (store, ring)
+    }
+
+    fn creds(email: &str, password: &str) -> Credentials {
+        Credentials {
+            email: email.into(),
+            password: password.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_registered_customer_logs_in_and_gets_a_customer_token() {
+        let (store, ring) = setup().await;
+        let now = Utc::now();
+        register(
+            store.as_ref(),
+            &creds(" Ada@Example.com", "correct horse battery"),
+            now,
+        )
+        .await
+        .unwrap();
+        let issued = login(
+            store.as_ref(),
+            &ring,
+            &creds("ada@example.com", "correct horse battery"),
+            now,
+        )
+        .await
+        .unwrap();
+        let claims = ring.tokens().await.unwrap().verify(&issued.token).unwrap();
+        assert_eq!(claims.role, "customer");
+        assert!(claims.sub.starts_with("usr_"));
+    }
+
+    #[tokio::test]
+    async fn registering_an_existing_email_answers_the_same_and_changes_nothing() {
+        let (store, ring) = setup().await;
+        let now = Utc::now();
+        let first = register(
+            store.as_ref(),
+            &creds("ada@example.com", "correct horse battery"),
+            now,
+        )
+        .await
+        .unwrap();
+        let second = register(
+            store.as_ref(),
+            &creds("ada@example.com", "attacker's password!"),
+            now,
+        )
+        .await
+        .unwrap();
+        assert_eq!(first, second);
+        assert!(
+            login(
+                store.as_ref(),
+                &ring,
+                &creds("ada@example.com", "attacker's password!"),
+                now
+            )
+            .await
+            .is_err()
+        );
+        assert!(
+            login(
+                store.as_ref(),
+                &ring,
+                &creds("ada@example.com", "correct horse battery"),
+                now
+            )
+            .await
+            .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_registrations_name_their_fields() {
+        let (store, _) = setup().await;
+        let Err(AppError::Invalid(errors)) =
+            register(store.as_ref(), &creds("nope", "short"), Utc::now()).await
+        else {
+            panic!("expected a validation error");
+        };
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["email", "password"]);
+    }
+
+    #[tokio::test]
+    async fn five_failures_lock_the_account_for_fifteen_minutes() {
+        let (store, ring) = setup().await;
+        let now = Utc::now();
+        let good = creds("ada@example.com", "correct horse battery");
+        register(store.as_ref(), &good, now).await.unwrap();
+        for _ in 0..MAX_FAILURES {
+            let failed = login(
+                store.as_ref(),
+                &ring,
+                &creds("ada@example.com", "wrong password!!"),
+                now,
+            )
+            .await;
+            assert!(matches!(failed, Err(AppError::InvalidCredentials)));
+        }
+        let locked = login(store.as_ref(), &ring, &good, now + Duration::minutes(1)).await;
+        assert!(
+            matches!(locked, Err(AppError::InvalidCredentials)),
+            "locked even with the right password"
+        );
+        assert!(
+            login(
+                store.as_ref(),
+                &ring,
+                &good,
+                now + LOCKOUT + Duration::seconds(1)
+            )
+            .await
+            .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_account_gets_the_same_answer_as_a_wrong_password() {
+        let (store, ring) = setup().await;
+        let unknown = login(
+            store.as_ref(),
+            &ring,
+            &creds("nobody@example.com", "whatever password"),
+            Utc::now(),
+        )
+        .await;
+        assert!(matches!(unknown, Err(AppError::InvalidCredentials)));
+    }
+}
