@@ -129,6 +129,28 @@ impl TestEnv {
         ))
     }
 
+    pub fn users(&self) -> Arc<shared::adapters::dynamodb::DynamoUsers> {
+        Arc::new(shared::adapters::dynamodb::DynamoUsers::new(
+            self.dynamodb(),
+            self.name("UsersTable"),
+        ))
+    }
+
+    pub fn key_store(&self) -> Arc<shared::adapters::secrets::SecretsKeyStore> {
+        Arc::new(shared::adapters::secrets::SecretsKeyStore::new(
+            &self.config,
+            self.name("SigningKeySecret"),
+        ))
+    }
+
+    /// A key ring over this test's signing key secret, as login, jwks and the authorizer build it.
+    pub fn key_ring(&self) -> shared::adapters::secrets::KeyRing {
+        shared::adapters::secrets::KeyRing::new(
+            self.key_store(),
+            shared::auth::tokens::TokenPolicy::from_env(),
+        )
+    }
+
     pub fn publisher(&self, queue: &str) -> Arc<SqsPublisher> {
         Arc::new(SqsPublisher::new(self.sqs(), self.name(queue)))
     }

@@ -13,11 +13,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
+use lambda_runtime::{Context, LambdaEvent};
 use local_stack::gateway::invoke::Invoker;
 use local_stack::gateway::{Gateway, sqs};
 use local_stack::template::Template;
 use serde_json::{Value, json};
-use system_tests::{TestEnv, as_proxy, fake_lambda, repo_root};
+use shared::adapters::dynamodb::TableProbe;
+use shared::ports::SystemClock;
+use system_tests::{Answer, TestEnv, as_proxy, fake_lambda, repo_root};
+
+type Dispatch =
+    Arc<dyn Fn(String, Value) -> futures::future::BoxFuture<'static, Answer> + Send + Sync>;
 
 async fn start_gateway(
     template: &Template,
@@ -38,117 +44,320 @@ fn http() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
-#[tokio::test]
-async fn a_request_travels_gateway_function_dynamodb_and_back() {
-    let env = Arc::new(TestEnv::new().await);
-    env.seed().await;
-    let lambda_env = env.clone();
-    let invoke_url = fake_lambda(Arc::new(move |name: String, payload: Value| {
-        let env = lambda_env.clone();
+/// Every function of the template, run in-process on the test's own tables and secret: what
+/// `cargo lambda watch` serves in `make run`.
+fn real_functions(env: Arc<TestEnv>) -> Dispatch {
+    Arc::new(move |name: String, payload: Value| {
+        let env = env.clone();
         async move {
+            let clock = || Arc::new(SystemClock);
             match name.as_str() {
-                "list-products" => {
-                    let deps = list_products::handler::Deps {
+                "authorizer" => {
+                    let request = serde_json::from_value(payload).map_err(|e| json!({"errorMessage": e.to_string()}))?;
+                    let deps = authorizer::handler::Deps { keys: env.key_ring() };
+                    authorizer::handler::handle(&deps, LambdaEvent::new(request, Context::default()))
+                        .await
+                        .map_err(|message| json!({"errorType": "&str", "errorMessage": message}))
+                }
+                "register" => {
+                    let deps = register::handler::Deps { users: env.users(), clock: clock() };
+                    as_proxy(payload, |r| register::handler::handle(&deps, r)).await
+                }
+                "login" => {
+                    let deps = login::handler::Deps { users: env.users(), keys: env.key_ring(), clock: clock() };
+                    as_proxy(payload, |r| login::handler::handle(&deps, r)).await
+                }
+                "jwks" => {
+                    let deps = jwks::handler::Deps { keys: env.key_ring() };
+                    as_proxy(payload, |r| jwks::handler::handle(&deps, r)).await
+                }
+                "create-order" => {
+                    let deps = create_order::handler::Deps {
+                        orders: env.orders(),
+                        idempotency: env.idempotency(),
                         catalog: env.catalog(),
+                        events: env.publisher("InventoryQueue"),
+                        clock: clock(),
                     };
+                    as_proxy(payload, |r| create_order::handler::handle(&deps, r)).await
+                }
+                "get-order" => {
+                    let deps = get_order::handler::Deps { orders: env.orders() };
+                    as_proxy(payload, |r| get_order::handler::handle(&deps, r)).await
+                }
+                "list-orders" => {
+                    let deps = list_orders::handler::Deps { orders: env.orders() };
+                    as_proxy(payload, |r| list_orders::handler::handle(&deps, r)).await
+                }
+                "cancel-order" => {
+                    let deps = cancel_order::handler::Deps {
+                        orders: env.orders(),
+                        events: env.publisher("CompensationQueue"),
+                        clock: clock(),
+                    };
+                    as_proxy(payload, |r| cancel_order::handler::handle(&deps, r)).await
+                }
+                "list-products" => {
+                    let deps = list_products::handler::Deps { catalog: env.catalog() };
                     as_proxy(payload, |r| list_products::handler::handle(&deps, r)).await
                 }
                 "get-product" => {
-                    let deps = get_product::handler::Deps {
-                        catalog: env.catalog(),
-                    };
+                    let deps = get_product::handler::Deps { catalog: env.catalog() };
                     as_proxy(payload, |r| get_product::handler::handle(&deps, r)).await
                 }
-                "get-order" => {
-                    let deps = get_order::handler::Deps {
-                        orders: env.orders(),
-                    };
-                    as_proxy(payload, |r| get_order::handler::handle(&deps, r)).await
+                "put-product" => {
+                    let deps = put_product::handler::Deps { catalog: env.catalog(), clock: clock() };
+                    as_proxy(payload, |r| put_product::handler::handle(&deps, r)).await
                 }
-                _ => Err(json!({"errorType": "Panic", "errorMessage": "boom"})),
+                "health" => {
+                    let probes: Vec<Box<dyn shared::ports::Probe>> = ["OrdersTable", "ProductsTable"]
+                        .into_iter()
+                        .map(|t| Box::new(TableProbe::new(env.dynamodb(), t, env.name(t))) as Box<dyn shared::ports::Probe>)
+                        .collect();
+                    let deployment = shared::config::Deployment { stage: "local".into(), version: "test" };
+                    let deps = health::handler::Deps { probes, deployment };
+                    as_proxy(payload, |r| health::handler::handle(&deps, r)).await
+                }
+                _ => Err(json!({"errorType": "Panic", "errorMessage": format!("no function {name} in this test")})),
             }
         }
         .boxed()
-    }))
-    .await;
+    })
+}
+
+const KEY: &str = "test-client-key";
+
+/// The project's template behind a gateway, its functions in-process, the catalog and the first
+/// signing key seeded.
+async fn project_api() -> (Arc<TestEnv>, String) {
+    let env = Arc::new(TestEnv::new().await);
+    env.seed().await;
+    shared::service::accounts::rotate_signing_key(env.key_store().as_ref(), chrono::Utc::now())
+        .await
+        .unwrap();
+    let invoke_url = fake_lambda(real_functions(env.clone())).await;
     let template = Template::load(&repo_root().join("template.yaml")).unwrap();
-    let api = start_gateway(&template, &env, &invoke_url, vec![]).await;
-    let client = http();
+    let api = start_gateway(&template, &env, &invoke_url, vec![KEY.into()]).await;
+    (env, api)
+}
 
-    let listed = client
-        .get(format!("{api}/products?limit=10"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(listed.status(), 200);
-    assert_eq!(listed.headers()["cache-control"], "public, max-age=60");
-    let body: Value = listed.json().await.unwrap();
+async fn call(
+    api: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    key: bool,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http().request(method.parse().unwrap(), format!("{api}{path}"));
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if key {
+        request = request.header("x-api-key", KEY);
+    }
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn account(api: &str, email: &str) -> String {
+    let credentials = json!({"email": email, "password": "correct horse battery staple"});
+    let (status, _) = call(
+        api,
+        "POST",
+        "/auth/register",
+        None,
+        true,
+        Some(credentials.clone()),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, body) = call(api, "POST", "/auth/login", None, true, Some(credentials)).await;
+    assert_eq!(status, 200, "{body}");
+    body["token"].as_str().unwrap().to_string()
+}
+
+fn order_body() -> Value {
+    json!({"items": [{"productId": "p-1", "quantity": 2}],
+           "shippingAddress": {"name": "Ada Lovelace", "line1": "1 Main St", "city": "London", "postalCode": "N1 1AA", "country": "GB"},
+           "paymentMethod": "pm_card_visa"})
+}
+
+#[tokio::test]
+async fn register_log_in_order_and_read_through_the_gateway() {
+    let (_env, api) = project_api().await;
+    let (status, health) = call(&api, "GET", "/health", None, false, None).await;
     assert_eq!(
-        body["items"].as_array().unwrap().len(),
-        4,
-        "the seeded catalog, read from DynamoDB"
+        (status, health["status"].as_str()),
+        (200, Some("ok")),
+        "health needs no key"
+    );
+    let (status, jwks) = call(&api, "GET", "/.well-known/jwks.json", None, false, None).await;
+    assert_eq!(
+        (status, jwks["keys"][0]["alg"].as_str()),
+        (200, Some("EdDSA"))
     );
 
-    let one = client
-        .get(format!("{api}/products/p-2"))
-        .send()
-        .await
-        .unwrap();
-    let etag = one.headers()["etag"].clone();
+    let ada = account(&api, "ada@example.com").await;
+    let (status, placed) = call(
+        &api,
+        "POST",
+        "/orders",
+        Some(&ada),
+        true,
+        Some(order_body()),
+    )
+    .await;
+    assert_eq!(status, 201, "{placed}");
+    let id = placed["id"].as_str().unwrap();
+    let (status, read) = call(
+        &api,
+        "GET",
+        &format!("/orders/{id}"),
+        Some(&ada),
+        true,
+        None,
+    )
+    .await;
     assert_eq!(
-        one.json::<Value>().await.unwrap()["unitPrice"]["amount"],
-        4999
+        (status, read["total"]["amount"].as_i64()),
+        (200, Some(2500))
     );
-    let again = client
-        .get(format!("{api}/products/p-2"))
-        .header("if-none-match", etag)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 304);
+    let (status, listed) = call(&api, "GET", "/orders", Some(&ada), true, None).await;
+    assert_eq!((status, listed["items"][0]["id"].as_str()), (200, Some(id)));
 
-    let anonymous = client
-        .get(format!("{api}/orders/ord_5f2b8c1e9a4d4c3b8e7f6a5b4c3d2e1f"))
-        .send()
-        .await
-        .unwrap();
+    let (status, problem) = call(
+        &api,
+        "POST",
+        "/auth/login",
+        None,
+        true,
+        Some(json!({"email": "ada@example.com", "password": "wrong password here"})),
+    )
+    .await;
     assert_eq!(
-        anonymous.status(),
-        401,
-        "no authorizer yet: the function refuses a request without identity"
+        (status, problem["type"].as_str()),
+        (401, Some("/problems/invalid-credentials"))
     );
-    assert_eq!(
-        anonymous.headers()["content-type"],
-        "application/problem+json"
-    );
+}
 
-    let unknown = client.get(format!("{api}/nowhere")).send().await.unwrap();
-    assert_eq!(unknown.status(), 403);
-    assert_eq!(
-        unknown.json::<Value>().await.unwrap()["message"],
-        "Missing Authentication Token"
-    );
+#[tokio::test]
+async fn every_route_answers_each_kind_of_caller_as_intended() {
+    let (env, api) = project_api().await;
+    let alice = account(&api, "alice@example.com").await;
+    let bob = account(&api, "bob@example.com").await;
+    let root = "root@example.com";
+    let password = shared::auth::Password::parse("correct horse battery staple").unwrap();
+    shared::service::accounts::create_admin(
+        env.users().as_ref(),
+        &shared::auth::Email::parse(root).unwrap(),
+        &password,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let (_, admin) = call(
+        &api,
+        "POST",
+        "/auth/login",
+        None,
+        true,
+        Some(json!({"email": root, "password": "correct horse battery staple"})),
+    )
+    .await;
+    let admin = admin["token"].as_str().unwrap().to_string();
+    let (_, order) = call(
+        &api,
+        "POST",
+        "/orders",
+        Some(&alice),
+        true,
+        Some(order_body()),
+    )
+    .await;
+    let id = order["id"].as_str().unwrap().to_string();
+    let product =
+        json!({"name": "Gear", "unitPrice": {"amount": 100, "currency": "EUR"}, "available": 5});
 
-    let crashed = client.get(format!("{api}/health")).send().await.unwrap();
-    assert_eq!(
-        crashed.status(),
-        502,
-        "a failed function is a 502, as API Gateway answers"
+    // (caller, token, API key)
+    let callers: [(&str, Option<&str>, bool); 5] = [
+        ("no key", None, false),
+        ("key only", None, true),
+        ("alice", Some(&alice), true),
+        ("bob", Some(&bob), true),
+        ("admin", Some(&admin), true),
+    ];
+    // (method, path, body, expected status for each caller above)
+    let order_path = format!("/orders/{id}");
+    let cancel_path = format!("/orders/{id}/cancel");
+    let routes: Vec<(&str, &str, Option<Value>, [u16; 5])> = vec![
+        ("GET", "/health", None, [200, 200, 200, 200, 200]),
+        ("GET", "/products", None, [403, 200, 200, 200, 200]),
+        ("GET", "/products/p-1", None, [403, 200, 200, 200, 200]),
+        (
+            "PUT",
+            "/products/p-9",
+            Some(product.clone()),
+            [403, 401, 403, 403, 201],
+        ),
+        ("GET", "/orders", None, [403, 401, 200, 200, 200]),
+        (
+            "POST",
+            "/orders",
+            Some(order_body()),
+            [403, 401, 201, 201, 201],
+        ),
+        ("GET", &order_path, None, [403, 401, 200, 404, 404]),
+        ("POST", &cancel_path, None, [403, 401, 200, 404, 404]),
+    ];
+    for (method, path, body, expected) in routes {
+        for ((who, token, key), want) in callers.iter().zip(expected) {
+            let (status, answer) = call(&api, method, path, *token, *key, body.clone()).await;
+            assert_eq!(status, want, "{method} {path} as {who}: {answer}");
+        }
+    }
+    let (_, bobs) = call(&api, "GET", "/orders", Some(&bob), true, None).await;
+    assert!(
+        bobs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["id"] != id.as_str()),
+        "bob never sees alice's order"
     );
 }
 
 #[tokio::test]
 async fn a_burst_beyond_the_order_creation_throttle_gets_429s() {
     let env = TestEnv::new().await;
-    let invoke_url = fake_lambda(Arc::new(|_, _| {
-        async { Ok(json!({"statusCode": 201, "body": "{}"})) }.boxed()
+    let invoke_url = fake_lambda(Arc::new(|name: String, _| {
+        async move {
+            if name == "authorizer" {
+                return Ok(json!({"principalId": "usr_1", "policyDocument": {"Version": "2012-10-17", "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "*"}]}}));
+            }
+            Ok(json!({"statusCode": 201, "body": "{}"}))
+        }
+        .boxed()
     }))
     .await;
     let template = Template::load(&repo_root().join("template.yaml")).unwrap();
-    let api = start_gateway(&template, &env, &invoke_url, vec![]).await;
+    let api = start_gateway(&template, &env, &invoke_url, vec![KEY.into()]).await;
     let client = http();
     let started = Instant::now();
-    let burst = (0..60).map(|_| client.post(format!("{api}/orders")).body("{}").send());
+    let burst = (0..60).map(|_| {
+        client
+            .post(format!("{api}/orders"))
+            .header("x-api-key", KEY)
+            .header("authorization", "Bearer t")
+            .body("{}")
+            .send()
+    });
     let mut statuses = HashMap::new();
     for response in futures::future::join_all(burst).await {
         *statuses
@@ -167,8 +376,6 @@ async fn a_burst_beyond_the_order_creation_throttle_gets_429s() {
         statuses.get(&429).copied().unwrap_or(0) >= 1,
         "{statuses:?}"
     );
-    let read = client.get(format!("{api}/products")).send().await.unwrap();
-    assert_eq!(read.status(), 201, "reads have their own, looser bucket");
 }
 
 const AUTH_TEMPLATE: &str = r#"

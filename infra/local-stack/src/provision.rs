@@ -86,7 +86,40 @@ pub async fn provision(
             .insert(format!("{logical_id}.QueueUrl"), url.clone());
         scope.refs.insert(logical_id, url);
     }
+    let secrets = aws_sdk_secretsmanager::Client::new(config);
+    for (logical_id, props) in template.resources("AWS::SecretsManager::Secret") {
+        let name = format!("{prefix}{logical_id}");
+        let initial = props
+            .get("SecretString")
+            .and_then(Value::as_str)
+            .unwrap_or("{}");
+        let arn = create_secret(&secrets, &name, initial)
+            .await
+            .with_context(|| format!("creating secret {logical_id}"))?;
+        scope.refs.insert(logical_id, arn);
+    }
     Ok(Provisioned { scope })
+}
+
+async fn create_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    initial: &str,
+) -> Result<String> {
+    if let Ok(existing) = client.describe_secret().secret_id(name).send().await {
+        return existing.arn.context("described secret has no ARN");
+    }
+    client
+        .create_secret()
+        .name(name)
+        .secret_string(initial)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())
+        })?
+        .arn
+        .context("created secret has no ARN")
 }
 
 fn text<'a>(value: &'a Value, key: &str) -> Result<&'a str> {

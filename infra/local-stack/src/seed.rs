@@ -3,8 +3,12 @@
 use anyhow::Result;
 use aws_config::SdkConfig;
 use shared::adapters::dynamodb::DynamoCatalog;
+use shared::adapters::dynamodb::DynamoUsers;
+use shared::adapters::secrets::SecretsKeyStore;
+use shared::auth::{Email, Password};
 use shared::domain::{Currency, Money, ProductDraft, ProductId};
-use shared::ports::Catalog;
+use shared::ports::{Catalog, KeyStore};
+use shared::service::accounts;
 
 /// `(id, name, price in cents, stock)`; `p-4` is sold out, to show a rejected order.
 pub const DEMO_CATALOG: [(&str, &str, i64, u32); 4] = [
@@ -27,4 +31,30 @@ pub async fn demo_catalog(config: &SdkConfig, products_table: &str) -> Result<()
         catalog.put(&draft, chrono::Utc::now()).await?;
     }
     Ok(())
+}
+
+/// The first signing key, unless the secret holds one already.
+pub async fn signing_key(config: &SdkConfig, secret: &str) -> Result<()> {
+    let store = SecretsKeyStore::new(config, secret.into());
+    if store.load().await?.current().is_none() {
+        accounts::rotate_signing_key(&store, chrono::Utc::now()).await?;
+    }
+    Ok(())
+}
+
+/// The demo admin's email; its password is new on every start and printed.
+pub const DEMO_ADMIN: &str = "admin@example.com";
+
+/// Creates the demo admin with a fresh random password; `None` when it exists already.
+pub async fn demo_admin(config: &SdkConfig, users_table: &str) -> Result<Option<String>> {
+    let users = DynamoUsers::new(aws_sdk_dynamodb::Client::new(config), users_table.into());
+    let password = format!("local-{}", uuid::Uuid::new_v4().simple());
+    let created = accounts::create_admin(
+        &users,
+        &Email::parse(DEMO_ADMIN)?,
+        &Password::parse(&password)?,
+        chrono::Utc::now(),
+    )
+    .await?;
+    Ok(created.then_some(password))
 }

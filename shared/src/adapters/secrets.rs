@@ -69,6 +69,7 @@ pub struct KeyRing {
     store: Arc<dyn KeyStore>,
     policy: TokenPolicy,
     cached: RwLock<Option<(Instant, Arc<Tokens>)>>,
+    last_reread: std::sync::Mutex<Option<Instant>>,
 }
 
 impl KeyRing {
@@ -77,6 +78,7 @@ impl KeyRing {
             store,
             policy,
             cached: RwLock::new(None),
+            last_reread: std::sync::Mutex::new(None),
         }
     }
 
@@ -85,8 +87,23 @@ impl KeyRing {
         self.fresher_than(KEY_REFRESH).await
     }
 
-    /// The tokens again, re-read if they are older than `age`: for a token whose `kid` is new.
-    pub async fn fresher_than(&self, age: Duration) -> Result<Arc<Tokens>, AppError> {
+    /// The tokens re-read now, for a token whose `kid` is not known yet (a rotation since the last
+    /// read); at most once per [`UNKNOWN_KID_REFRESH`], so forged kids cannot hammer the store.
+    pub async fn reread(&self) -> Result<Arc<Tokens>, AppError> {
+        let due = {
+            let mut last = self.last_reread.lock().unwrap_or_else(|p| p.into_inner());
+            let due = last.is_none_or(|at| at.elapsed() >= UNKNOWN_KID_REFRESH);
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        self.fresher_than(if due { Duration::ZERO } else { KEY_REFRESH })
+            .await
+    }
+
+    /// The tokens, re-read if they are older than `age`.
+    async fn fresher_than(&self, age: Duration) -> Result<Arc<Tokens>, AppError> {
         if let Some((at, tokens)) = self.cached.read().await.as_ref()
             && at.elapsed() < age
         {

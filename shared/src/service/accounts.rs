@@ -4,10 +4,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
 use crate::adapters::secrets::KeyRing;
+use crate::auth::keys::KeySet;
 use crate::auth::{Email, IssuedToken, Password, credentials};
 use crate::domain::Role;
 use crate::error::{AppError, FieldError};
-use crate::ports::{User, UserRepository};
+use crate::ports::{KeyStore, User, UserRepository};
 
 /// The body of `POST /auth/register` and `POST /auth/login`.
 #[derive(Debug, Clone, Deserialize)]
@@ -91,6 +92,36 @@ pub async fn login(
     keys.tokens()
         .await?
         .issue(&account.user.id, account.user.role, now)
+}
+
+/// Creates an admin account: for operators (`order-admin create-admin`), never reachable through
+/// the API. Returns false when the email has an account already (it is left unchanged).
+pub async fn create_admin(
+    users: &dyn UserRepository,
+    email: &Email,
+    password: &Password,
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    let user = User {
+        id: format!("usr_{}", uuid::Uuid::new_v4().simple()),
+        email: email.clone(),
+        password_hash: credentials::hash(password).await?,
+        role: Role::Admin,
+        created_at: now,
+    };
+    users.create(&user).await
+}
+
+/// Rotates the signing key: a new current key, the old one kept to verify its tokens until they
+/// expire. With no key yet, this creates the first one.
+pub async fn rotate_signing_key(
+    store: &dyn KeyStore,
+    now: DateTime<Utc>,
+) -> Result<KeySet, AppError> {
+    let kid = format!("k-{}", now.format("%Y%m%dT%H%M%S"));
+    let rotated = store.load().await?.rotated(&kid)?;
+    store.save(&rotated).await?;
+    Ok(rotated)
 }
 
 #[cfg(test)]

@@ -1,0 +1,71 @@
+//! 201 `{"email"}` for a new and an existing account alike; 400 naming `email` or `password`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use shared::http;
+use shared::ports::{Clock, UserRepository};
+use shared::service::accounts::{Credentials, register};
+
+pub struct Deps {
+    pub users: Arc<dyn UserRepository>,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
+    http::serve(req, |req, _| async move {
+        let credentials: Credentials = http::json_body(&req)?;
+        let email = register(deps.users.as_ref(), &credentials, deps.clock.now()).await?;
+        Ok(http::json(
+            StatusCode::CREATED,
+            &serde_json::json!({"email": email.as_str()}),
+        ))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::memory::{self, FixedClock, MemoryStore};
+
+    use super::*;
+
+    const EVENT: &str = include_str!("../../../events/register.json");
+
+    #[tokio::test]
+    async fn the_sample_event_registers_and_a_repeat_looks_the_same() {
+        let deps = Deps {
+            users: Arc::new(MemoryStore::new()),
+            clock: Arc::new(FixedClock::new(chrono::Utc::now())),
+        };
+        let first = handle(&deps, memory::request_from_event(EVENT))
+            .await
+            .unwrap();
+        let again = handle(&deps, memory::request_from_event(EVENT))
+            .await
+            .unwrap();
+        assert_eq!(first.status(), 201);
+        assert_eq!(
+            (again.status(), again.body()),
+            (first.status(), first.body())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_short_password_is_400_naming_it() {
+        let deps = Deps {
+            users: Arc::new(MemoryStore::new()),
+            clock: Arc::new(FixedClock::new(chrono::Utc::now())),
+        };
+        let mut event: serde_json::Value = serde_json::from_str(EVENT).unwrap();
+        event["body"] = r#"{"email":"ada@example.com","password":"short"}"#.into();
+        let response = handle(&deps, memory::request_from_event(&event.to_string()))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(body["errors"][0]["field"], "password");
+    }
+}

@@ -1,0 +1,2 @@
+//! `POST /auth/register`: creates a customer account.
+pub mod handler;
