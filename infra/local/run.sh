@@ -56,21 +56,28 @@ for _ in $(seq 1 100); do
 done
 
 API="http://127.0.0.1:$API_PORT"
+KEY=$(cat "$LOCAL/api-key")
 cat <<MSG
 
 The order service runs locally ($(($(date +%s) - started)) s to start).
-  API (local API Gateway)     $API
+  API (local API Gateway)     $API      API key (x-api-key): $KEY
   functions (cargo lambda)    http://127.0.0.1:$INVOKE_PORT  (Lambda Invoke API; edits reload)
-  moto (DynamoDB, SQS)        $ENDPOINT   log: $LOCAL/moto.log
-  environment                 $LOCAL/env;  API key: $(cat "$LOCAL/api-key")
+  moto (DynamoDB, SQS, ...)   $ENDPOINT   log: $LOCAL/moto.log
+  demo admin                  admin@example.com / $(cat "$LOCAL/admin-password" 2>/dev/null)
 
 Try, in another terminal:
-  curl -s $API/health
-  curl -s $API/products
-  curl -s $API/products/p-1 -i
-  curl -s -X POST $API/orders -H 'Content-Type: application/json' -d '{}' -i    # 401 without a token
-  cargo lambda invoke --invoke-port $INVOKE_PORT create-order --data-file events/create-order.json
-(the demo catalog is p-1 … p-4, p-4 sold out; see README.md for the whole walkthrough)
+  export API=$API KEY=$KEY
+  curl -s \$API/health
+  curl -s \$API/products -H "x-api-key: \$KEY"
+  curl -s -X POST \$API/auth/register -H "x-api-key: \$KEY" -H 'Content-Type: application/json' \\
+       -d '{"email":"ada@example.com","password":"correct horse battery staple"}'
+  TOKEN=\$(curl -s -X POST \$API/auth/login -H "x-api-key: \$KEY" -H 'Content-Type: application/json' \\
+       -d '{"email":"ada@example.com","password":"correct horse battery staple"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  curl -s -X POST \$API/orders -H "x-api-key: \$KEY" -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
+       -H 'Idempotency-Key: demo-1' -d '{"items":[{"productId":"p-1","quantity":2}],"paymentMethod":"pm_card_visa",
+       "shippingAddress":{"name":"Ada Lovelace","line1":"1 Main St","city":"London","postalCode":"N1 1AA","country":"GB"}}'
+  curl -s \$API/orders -H "x-api-key: \$KEY" -H "Authorization: Bearer \$TOKEN"
+(README.md has the whole walkthrough)
 
 Ctrl-C stops everything.
 MSG

@@ -351,3 +351,81 @@ async fn the_table_probe_passes_for_a_table_and_fails_for_a_missing_one() {
     let missing = TableProbe::new(env.dynamodb(), "orders", "no-such-table".into());
     assert!(missing.check().await.is_err());
 }
+
+#[tokio::test]
+async fn accounts_count_failures_lock_and_clear_on_the_real_table() {
+    use shared::auth::{Email, Password};
+    use shared::ports::UserRepository;
+    let env = TestEnv::new().await;
+    let users = env.users();
+    let email = Email::parse("ada@example.com").unwrap();
+    let password = Password::parse("correct horse battery staple").unwrap();
+    assert!(
+        shared::service::accounts::create_admin(users.as_ref(), &email, &password, Utc::now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !shared::service::accounts::create_admin(users.as_ref(), &email, &password, Utc::now())
+            .await
+            .unwrap(),
+        "one account per email"
+    );
+
+    assert_eq!(users.login_failed(&email).await.unwrap(), 1);
+    assert_eq!(users.login_failed(&email).await.unwrap(), 2);
+    let until = Utc::now() + Duration::minutes(15);
+    users.lock(&email, until).await.unwrap();
+    let account = users.find(&email).await.unwrap().unwrap();
+    assert_eq!(
+        (account.failed_logins, account.user.role),
+        (0, shared::domain::Role::Admin)
+    );
+    assert_eq!(
+        account.locked_until.map(|t| t.timestamp()),
+        Some(until.timestamp())
+    );
+    users.login_succeeded(&email).await.unwrap();
+    assert_eq!(
+        users.find(&email).await.unwrap().unwrap().locked_until,
+        None
+    );
+    assert_eq!(
+        users
+            .login_failed(&Email::parse("nobody@example.com").unwrap())
+            .await
+            .unwrap(),
+        0,
+        "no account, nothing counted"
+    );
+}
+
+#[tokio::test]
+async fn the_signing_key_secret_rotates_and_tokens_survive_one_rotation() {
+    use shared::ports::KeyStore;
+    let env = TestEnv::new().await;
+    let store = env.key_store();
+    assert!(
+        store.load().await.unwrap().keys.is_empty(),
+        "the template creates the secret empty"
+    );
+    shared::service::accounts::rotate_signing_key(store.as_ref(), Utc::now())
+        .await
+        .unwrap();
+    let before = env
+        .key_ring()
+        .tokens()
+        .await
+        .unwrap()
+        .issue("usr_1", shared::domain::Role::Customer, Utc::now())
+        .unwrap();
+    shared::service::accounts::rotate_signing_key(
+        store.as_ref(),
+        Utc::now() + Duration::seconds(1),
+    )
+    .await
+    .unwrap();
+    let after = env.key_ring();
+    assert!(after.tokens().await.unwrap().verify(&before.token).is_ok());
+    assert_eq!(store.load().await.unwrap().keys.len(), 2);
+}

@@ -92,6 +92,18 @@ async fn main() -> Result<()> {
             "seeded {} demo products into {products}",
             seed::DEMO_CATALOG.len()
         );
+        if let Some(secret) = created.name("SigningKeySecret") {
+            seed::signing_key(&config, secret).await?;
+        }
+        if let Some(users) = created.name("UsersTable")
+            && let Some(password) = seed::demo_admin(&config, users).await?
+        {
+            let dir = args.env_file.as_ref().and_then(|f| f.parent());
+            if let Some(dir) = dir {
+                std::fs::write(dir.join("admin-password"), &password)?;
+            }
+            println!("demo admin: {} / {password}", seed::DEMO_ADMIN);
+        }
     }
     let lines: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
     match &args.env_file {
