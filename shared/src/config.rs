@@ -68,6 +68,9 @@ impl Tables {
     pub fn users() -> Result<String, ConfigError> {
         required("USERS_TABLE")
     }
+    pub fn rate_limits() -> Result<String, ConfigError> {
+        required("RATE_LIMIT_TABLE")
+    }
 }
 
 /// The AWS SDK configuration from the standard chain. `AWS_ENDPOINT_URL` (set by the local stack)

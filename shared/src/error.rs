@@ -60,8 +60,13 @@ pub enum AppError {
     PayloadTooLarge { limit: usize },
     #[error("the request body must be JSON (`Content-Type: application/json`)")]
     UnsupportedMediaType,
-    #[error("too many requests")]
-    RateLimited { retry_after_secs: u64 },
+    #[error("too many requests: at most {limit} per minute; retry after {retry_after_secs} s")]
+    RateLimited {
+        limit: u32,
+        /// Epoch seconds when the window resets.
+        reset_at: i64,
+        retry_after_secs: u64,
+    },
     /// A write lost an optimistic-locking race: someone else changed the item first.
     #[error("the {0} was changed concurrently")]
     StaleVersion(&'static str),

@@ -17,7 +17,7 @@ use crate::error::AppError;
 use crate::messages::Envelope;
 use crate::ports::{
     Account, Catalog, ClaimOutcome, Clock, IdempotencyClaim, IdempotencyStore, KeyStore,
-    OrderCursor, OrderEvents, OrderRepository, Page, Probe, User, UserRepository,
+    OrderCursor, OrderEvents, OrderRepository, Page, Probe, RateCounter, User, UserRepository,
 };
 
 #[derive(Debug, Clone)]
@@ -34,6 +34,7 @@ struct State {
     products: BTreeMap<ProductId, Product>,
     claims: BTreeMap<String, Claim>,
     accounts: BTreeMap<String, Account>,
+    hits: BTreeMap<String, u64>,
     keys: KeySet,
 }
 
@@ -463,4 +464,23 @@ impl KeyStore for MemoryStore {
         self.lock().keys = keys.clone();
         Ok(())
     }
+}
+
+#[async_trait]
+impl RateCounter for MemoryStore {
+    async fn hit(&self, key: &str, _expires_at: DateTime<Utc>) -> Result<u64, AppError> {
+        let mut state = self.lock();
+        let hits = state.hits.entry(key.to_string()).or_insert(0);
+        *hits += 1;
+        Ok(*hits)
+    }
+}
+
+/// A rate limit no test reaches, for handler tests about something else.
+pub fn unlimited() -> crate::service::limits::RateLimit {
+    crate::service::limits::RateLimit::new(
+        std::sync::Arc::new(MemoryStore::new()),
+        "test",
+        u32::MAX,
+    )
 }

@@ -185,3 +185,10 @@ pub trait KeyStore: Send + Sync {
     async fn load(&self) -> Result<KeySet, AppError>;
     async fn save(&self, keys: &KeySet) -> Result<(), AppError>;
 }
+
+/// Counters shared by every instance of every function (the rate limit table).
+#[async_trait]
+pub trait RateCounter: Send + Sync {
+    /// Adds one hit to `key` and returns the hits so far; the counter may vanish after `expires_at`.
+    async fn hit(&self, key: &str, expires_at: DateTime<Utc>) -> Result<u64, AppError>;
+}

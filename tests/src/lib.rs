@@ -151,6 +151,15 @@ impl TestEnv {
         )
     }
 
+    /// A per-user rate limit counted in this test's rate limit table.
+    pub fn limit(&self, scope: &str, per_minute: u32) -> shared::service::limits::RateLimit {
+        let counter = shared::adapters::dynamodb::DynamoRateCounter::new(
+            self.dynamodb(),
+            self.name("RateLimitTable"),
+        );
+        shared::service::limits::RateLimit::new(Arc::new(counter), scope, per_minute)
+    }
+
     pub fn publisher(&self, queue: &str) -> Arc<SqsPublisher> {
         Arc::new(SqsPublisher::new(self.sqs(), self.name(queue)))
     }

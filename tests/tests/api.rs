@@ -32,6 +32,7 @@ impl Api {
         let env = TestEnv::new().await;
         env.seed().await;
         let create = create_order::handler::Deps {
+            limit: env.limit("api", 1000),
             orders: env.orders(),
             idempotency: env.idempotency(),
             catalog: env.catalog(),
@@ -41,12 +42,15 @@ impl Api {
         Self {
             create,
             get: get_order::handler::Deps {
+                limit: env.limit("api", 1000),
                 orders: env.orders(),
             },
             list: list_orders::handler::Deps {
+                limit: env.limit("api", 1000),
                 orders: env.orders(),
             },
             cancel: cancel_order::handler::Deps {
+                limit: env.limit("api", 1000),
                 orders: env.orders(),
                 events: env.publisher("CompensationQueue"),
                 clock: Arc::new(SystemClock),
@@ -58,6 +62,7 @@ impl Api {
                 catalog: env.catalog(),
             },
             put: put_product::handler::Deps {
+                limit: env.limit("api", 1000),
                 catalog: env.catalog(),
                 clock: Arc::new(SystemClock),
             },
@@ -541,4 +546,69 @@ async fn health_is_ok_with_the_tables_and_503_without_them() {
         !report.to_string().contains("missing-table"),
         "no internals in the report"
     );
+}
+
+#[tokio::test]
+async fn the_per_user_limit_refuses_the_request_past_it_even_when_concurrent() {
+    let env = TestEnv::new().await;
+    let orders = env.orders();
+    let order = shared::memory::order(OrderId::generate(), "alice", chrono::Utc::now());
+    orders.insert(&order, None).await.unwrap();
+    for attempt in 0..2 {
+        // A fresh scope per attempt; an attempt that straddles a minute boundary is not judged.
+        let deps = Arc::new(get_order::handler::Deps {
+            limit: env.limit(&format!("reads-{attempt}"), 5),
+            orders: orders.clone(),
+        });
+        let minute = chrono::Utc::now().timestamp() / 60;
+        let requests = (0..6).map(|_| {
+            let deps = deps.clone();
+            let e = with_id(event("get-order", ALICE), order.id.as_str());
+            tokio::spawn(async move {
+                get_order::handler::handle(&deps, request(&e))
+                    .await
+                    .unwrap()
+            })
+        });
+        let responses: Vec<_> = futures::future::join_all(requests)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        if chrono::Utc::now().timestamp() / 60 != minute {
+            continue;
+        }
+        let refused: Vec<_> = responses.iter().filter(|r| r.status() == 429).collect();
+        assert_eq!(
+            refused.len(),
+            1,
+            "{:?}",
+            responses.iter().map(|r| r.status()).collect::<Vec<_>>()
+        );
+        let refused = refused[0];
+        assert_eq!(refused.headers()["x-ratelimit-limit"], "5");
+        assert_eq!(refused.headers()["x-ratelimit-remaining"], "0");
+        let reset: i64 = refused.headers()["x-ratelimit-reset"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(reset, (minute + 1) * 60);
+        assert!(refused.headers().contains_key("retry-after"));
+        assert_eq!(body(refused)["type"], "/problems/rate-limited");
+        let mut remaining: Vec<String> = responses
+            .iter()
+            .filter(|r| r.status() == 200)
+            .map(|r| {
+                r.headers()["x-ratelimit-remaining"]
+                    .to_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        remaining.sort();
+        assert_eq!(remaining, ["0", "1", "2", "3", "4"]);
+        return;
+    }
+    panic!("two attempts straddled a minute boundary");
 }

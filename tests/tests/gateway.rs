@@ -72,7 +72,7 @@ fn real_functions(env: Arc<TestEnv>) -> Dispatch {
                     as_proxy(payload, |r| jwks::handler::handle(&deps, r)).await
                 }
                 "create-order" => {
-                    let deps = create_order::handler::Deps {
+                    let deps = create_order::handler::Deps { limit: env.limit("api", 1000),
                         orders: env.orders(),
                         idempotency: env.idempotency(),
                         catalog: env.catalog(),
@@ -82,15 +82,15 @@ fn real_functions(env: Arc<TestEnv>) -> Dispatch {
                     as_proxy(payload, |r| create_order::handler::handle(&deps, r)).await
                 }
                 "get-order" => {
-                    let deps = get_order::handler::Deps { orders: env.orders() };
+                    let deps = get_order::handler::Deps { limit: env.limit("api", 1000), orders: env.orders() };
                     as_proxy(payload, |r| get_order::handler::handle(&deps, r)).await
                 }
                 "list-orders" => {
-                    let deps = list_orders::handler::Deps { orders: env.orders() };
+                    let deps = list_orders::handler::Deps { limit: env.limit("api", 1000), orders: env.orders() };
                     as_proxy(payload, |r| list_orders::handler::handle(&deps, r)).await
                 }
                 "cancel-order" => {
-                    let deps = cancel_order::handler::Deps {
+                    let deps = cancel_order::handler::Deps { limit: env.limit("api", 1000),
                         orders: env.orders(),
                         events: env.publisher("CompensationQueue"),
                         clock: clock(),
@@ -106,7 +106,7 @@ fn real_functions(env: Arc<TestEnv>) -> Dispatch {
                     as_proxy(payload, |r| get_product::handler::handle(&deps, r)).await
                 }
                 "put-product" => {
-                    let deps = put_product::handler::Deps { catalog: env.catalog(), clock: clock() };
+                    let deps = put_product::handler::Deps { limit: env.limit("api", 1000), catalog: env.catalog(), clock: clock() };
                     as_proxy(payload, |r| put_product::handler::handle(&deps, r)).await
                 }
                 "health" => {

@@ -8,17 +8,18 @@ use lambda_http::{Body, Request, Response};
 use shared::domain::OrderId;
 use shared::http::{self, views::OrderView};
 use shared::ports::{Clock, OrderEvents, OrderRepository};
+use shared::service::limits::RateLimit;
 use shared::service::orders::cancel_order;
 
 pub struct Deps {
+    pub limit: RateLimit,
     pub orders: Arc<dyn OrderRepository>,
     pub events: Arc<dyn OrderEvents>,
     pub clock: Arc<dyn Clock>,
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
-    http::serve(req, |req, info| async move {
-        let caller = http::caller(&req)?;
+    http::serve_caller(req, &deps.limit, |req, info, caller| async move {
         let id = http::path_param(&req, "id", OrderId::parse)?;
         let order = cancel_order(
             deps.orders.as_ref(),
@@ -59,6 +60,7 @@ mod tests {
         }
         let events = Arc::new(RecordingEvents::default());
         let deps = Deps {
+            limit: memory::unlimited(),
             orders: store.clone(),
             events: events.clone(),
             clock: Arc::new(FixedClock::new(chrono::Utc::now())),

@@ -7,12 +7,14 @@ use shared::adapters::dynamodb::DynamoOrders;
 use shared::adapters::sqs::{self, SqsPublisher};
 use shared::config;
 use shared::ports::SystemClock;
+use shared::service::limits::RateLimit;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let aws = config::aws().await;
     let deps = Deps {
+        limit: RateLimit::from_env(&aws)?,
         orders: Arc::new(DynamoOrders::from_env(&aws)?),
         events: Arc::new(SqsPublisher::new(
             sqs::client(&aws),

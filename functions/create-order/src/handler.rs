@@ -9,9 +9,11 @@ use shared::AppError;
 use shared::domain::IdempotencyKey;
 use shared::http::{self, views::OrderView};
 use shared::ports::{Catalog, Clock, IdempotencyStore, OrderEvents, OrderRepository};
+use shared::service::limits::RateLimit;
 use shared::service::orders::{PlaceOrderPorts, PlaceOrderRequest, place_order};
 
 pub struct Deps {
+    pub limit: RateLimit,
     pub orders: Arc<dyn OrderRepository>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub catalog: Arc<dyn Catalog>,
@@ -20,8 +22,7 @@ pub struct Deps {
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
-    http::serve(req, |req, info| async move {
-        let caller = http::caller(&req)?;
+    http::serve_caller(req, &deps.limit, |req, info, caller| async move {
         let key = http::header(&req, "idempotency-key")?
             .map(|raw| {
                 IdempotencyKey::parse(raw).map_err(|e| AppError::invalid("Idempotency-Key", e))
@@ -78,6 +79,7 @@ mod tests {
         store.seed_product(memory::product("p-2", 99, 10));
         let events = Arc::new(RecordingEvents::default());
         let deps = Deps {
+            limit: memory::unlimited(),
             orders: store.clone(),
             idempotency: store.clone(),
             catalog: store.clone(),

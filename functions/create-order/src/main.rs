@@ -7,6 +7,7 @@ use shared::adapters::dynamodb::{self, DynamoCatalog, DynamoIdempotency, DynamoO
 use shared::adapters::sqs::SqsPublisher;
 use shared::config::{self, Tables};
 use shared::ports::SystemClock;
+use shared::service::limits::RateLimit;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -14,6 +15,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let aws = config::aws().await;
     let db = dynamodb::client(&aws);
     let deps = Deps {
+        limit: RateLimit::from_env(&aws)?,
         orders: Arc::new(
             DynamoOrders::new(db.clone(), Tables::orders()?)
                 .with_idempotency_table(Tables::idempotency()?),

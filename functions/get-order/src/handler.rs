@@ -7,15 +7,16 @@ use lambda_http::{Body, Request, Response};
 use shared::domain::OrderId;
 use shared::http::{self, Caching, views::OrderView};
 use shared::ports::OrderRepository;
+use shared::service::limits::RateLimit;
 use shared::service::orders::get_order;
 
 pub struct Deps {
+    pub limit: RateLimit,
     pub orders: Arc<dyn OrderRepository>,
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
-    http::serve(req, |req, _| async move {
-        let caller = http::caller(&req)?;
+    http::serve_caller(req, &deps.limit, |req, _, caller| async move {
         let id = http::path_param(&req, "id", OrderId::parse)?;
         let order = get_order(deps.orders.as_ref(), &caller, &id).await?;
         Ok(http::cacheable_json(
@@ -51,6 +52,7 @@ mod tests {
     #[tokio::test]
     async fn the_owner_gets_the_order_and_then_a_304() {
         let deps = Deps {
+            limit: memory::unlimited(),
             orders: store_with_order_of("customer-1").await,
         };
         let response = handle(&deps, memory::request_from_event(EVENT))
@@ -69,6 +71,7 @@ mod tests {
     #[tokio::test]
     async fn another_customer_gets_404() {
         let deps = Deps {
+            limit: memory::unlimited(),
             orders: store_with_order_of("customer-2").await,
         };
         let response = handle(&deps, memory::request_from_event(EVENT))
@@ -80,6 +83,7 @@ mod tests {
     #[tokio::test]
     async fn a_malformed_id_is_400_naming_it() {
         let deps = Deps {
+            limit: memory::unlimited(),
             orders: Arc::new(MemoryStore::new()),
         };
         let event = EVENT.replace(sample_id().as_str(), "ord_NOT-AN-ID");

@@ -11,16 +11,17 @@ use shared::http::{
     views::{ListView, OrderView},
 };
 use shared::ports::{OrderCursor, OrderRepository};
+use shared::service::limits::RateLimit;
 use shared::service::orders::list_orders;
 use shared::service::{Cursor, Limit};
 
 pub struct Deps {
+    pub limit: RateLimit,
     pub orders: Arc<dyn OrderRepository>,
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
-    http::serve(req, |req, _| async move {
-        let caller = http::caller(&req)?;
+    http::serve_caller(req, &deps.limit, |req, _, caller| async move {
         let limit = Limit::parse(http::query_param(&req, "limit"))
             .map_err(|e| AppError::invalid("limit", e))?;
         let cursor: Option<OrderCursor> = http::query_param(&req, "cursor")
@@ -73,7 +74,10 @@ mod tests {
             place(&store, "customer-1", minutes).await;
         }
         place(&store, "customer-2", 0).await;
-        let deps = Deps { orders: store };
+        let deps = Deps {
+            limit: memory::unlimited(),
+            orders: store,
+        };
 
         let first = json(&handle(&deps, query("2", None)).await.unwrap());
         assert_eq!(first["items"].as_array().unwrap().len(), 2);
@@ -87,6 +91,7 @@ mod tests {
     #[tokio::test]
     async fn bad_limits_and_cursors_are_400_naming_them() {
         let deps = Deps {
+            limit: memory::unlimited(),
             orders: Arc::new(MemoryStore::new()),
         };
         for (request, field) in [

@@ -9,15 +9,16 @@ use shared::domain::ProductId;
 use shared::http::{self, views::ProductView};
 use shared::ports::{Catalog, Clock};
 use shared::service::catalog::{PutProductRequest, put_product};
+use shared::service::limits::RateLimit;
 
 pub struct Deps {
+    pub limit: RateLimit,
     pub catalog: Arc<dyn Catalog>,
     pub clock: Arc<dyn Clock>,
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
-    http::serve(req, |req, _| async move {
-        let caller = http::caller(&req)?;
+    http::serve_caller(req, &deps.limit, |req, _, caller| async move {
         let id = http::path_param(&req, "id", ProductId::parse)?;
         let request: PutProductRequest = http::json_body(&req)?;
         let (product, created) = put_product(
@@ -48,6 +49,7 @@ mod tests {
 
     fn deps() -> Deps {
         Deps {
+            limit: memory::unlimited(),
             catalog: Arc::new(MemoryStore::new()),
             clock: Arc::new(FixedClock::new(chrono::Utc::now())),
         }

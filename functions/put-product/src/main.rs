@@ -6,12 +6,14 @@ use put_product::handler::{self, Deps};
 use shared::adapters::dynamodb::DynamoCatalog;
 use shared::config;
 use shared::ports::SystemClock;
+use shared::service::limits::RateLimit;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let aws = config::aws().await;
     let deps = Deps {
+        limit: RateLimit::from_env(&aws)?,
         catalog: Arc::new(DynamoCatalog::from_env(&aws)?),
         clock: Arc::new(SystemClock),
     };

@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use crate::domain::{Caller, CustomerId, Invalid, Role};
 use crate::error::AppError;
+use crate::service::limits::RateLimit;
 
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
@@ -91,6 +92,39 @@ where
         );
     });
     Ok(response)
+}
+
+/// Like [`serve`], for routes of an authenticated caller: the caller comes from the authorizer
+/// context, the per-user rate limit is counted before the handler runs, and every answer (errors
+/// too) carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (epoch seconds).
+pub async fn serve_caller<F, Fut>(
+    req: Request,
+    limit: &RateLimit,
+    handler: F,
+) -> Result<Response<Body>, Infallible>
+where
+    F: FnOnce(Request, RequestInfo, Caller) -> Fut,
+    Fut: Future<Output = Result<Response<Body>, AppError>>,
+{
+    serve(req, |req, info| async move {
+        let caller = caller(&req)?;
+        let quota = limit.take(&caller, chrono::Utc::now()).await?;
+        let response = handler(req, info.clone(), caller)
+            .await
+            .unwrap_or_else(|err| problem(&err, &info));
+        let response = with_header(response, "x-ratelimit-limit", &quota.limit.to_string());
+        let response = with_header(
+            response,
+            "x-ratelimit-remaining",
+            &quota.remaining.to_string(),
+        );
+        Ok(with_header(
+            response,
+            "x-ratelimit-reset",
+            &quota.reset_at.to_string(),
+        ))
+    })
+    .await
 }
 
 /// The authenticated caller, from the authorizer context that API Gateway adds to the event

@@ -57,8 +57,16 @@ pub fn problem(err: &AppError, info: &RequestInfo) -> Response<Body> {
         AppError::Unauthenticated => {
             builder = builder.header(http::header::WWW_AUTHENTICATE, "Bearer");
         }
-        AppError::RateLimited { retry_after_secs } => {
-            builder = builder.header(http::header::RETRY_AFTER, retry_after_secs.to_string());
+        AppError::RateLimited {
+            limit,
+            reset_at,
+            retry_after_secs,
+        } => {
+            builder = builder
+                .header(http::header::RETRY_AFTER, retry_after_secs.to_string())
+                .header("x-ratelimit-limit", limit.to_string())
+                .header("x-ratelimit-remaining", "0")
+                .header("x-ratelimit-reset", reset_at.to_string());
         }
         AppError::Dependency { .. } | AppError::StaleVersion(_) => {
             builder = builder.header(http::header::RETRY_AFTER, "1");

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod catalog;
 pub mod health;
+pub mod limits;
 pub mod orders;
 mod paging;
 
