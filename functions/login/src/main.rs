@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use login::handler::{self, Deps};
 use shared::adapters::dynamodb::{self, DynamoUsers};
-use shared::adapters::secrets::{KeyRing, SecretsKeyStore};
-use shared::auth::tokens::TokenPolicy;
+use shared::adapters::secrets::KeyRing;
 use shared::config::{self, Tables};
 use shared::ports::SystemClock;
 
@@ -14,10 +13,9 @@ use shared::ports::SystemClock;
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let aws = config::aws().await;
-    let store = SecretsKeyStore::new(&aws, config::required("SIGNING_KEY_SECRET")?);
     let deps = Deps {
         users: Arc::new(DynamoUsers::new(dynamodb::client(&aws), Tables::users()?)),
-        keys: KeyRing::new(Arc::new(store), TokenPolicy::from_env()),
+        keys: KeyRing::from_env(&aws)?,
         clock: Arc::new(SystemClock),
     };
     lambda_http::run(lambda_http::service_fn(|req| handler::handle(&deps, req))).await

@@ -73,6 +73,13 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
+    /// The key ring of the secret named by `SIGNING_KEY_SECRET`, with the token policy from the
+    /// environment: what login, jwks and the authorizer each build at cold start.
+    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::config::ConfigError> {
+        let store = SecretsKeyStore::new(config, crate::config::required("SIGNING_KEY_SECRET")?);
+        Ok(Self::new(Arc::new(store), TokenPolicy::from_env()))
+    }
+
     pub fn new(store: Arc<dyn KeyStore>, policy: TokenPolicy) -> Self {
         Self {
             store,
