@@ -19,6 +19,7 @@ pub mod memory;
 pub mod messages;
 pub mod ports;
 pub mod service;
+pub mod sqs;
 pub mod telemetry;
 
 pub use error::{AppError, FieldError};

@@ -16,8 +16,9 @@ use crate::domain::{
 use crate::error::AppError;
 use crate::messages::Envelope;
 use crate::ports::{
-    Account, Catalog, ClaimOutcome, Clock, IdempotencyClaim, IdempotencyStore, KeyStore,
-    OrderCursor, OrderEvents, OrderRepository, Page, Probe, RateCounter, User, UserRepository,
+    Account, Catalog, ClaimOutcome, Clock, IdempotencyClaim, IdempotencyStore, Inventory, KeyStore,
+    OrderCursor, OrderEvents, OrderRepository, Page, Probe, RateCounter, Reservation, User,
+    UserRepository,
 };
 
 #[derive(Debug, Clone)]
@@ -483,4 +484,42 @@ pub fn unlimited() -> crate::service::limits::RateLimit {
         "test",
         u32::MAX,
     )
+}
+
+#[async_trait]
+impl Inventory for MemoryStore {
+    async fn reserve(
+        &self,
+        current: &Order,
+        next: &Order,
+        entry: &HistoryEntry,
+    ) -> Result<Reservation, AppError> {
+        let mut state = self.lock();
+        match state.orders.get(&current.id) {
+            Some(stored)
+                if stored.version == current.version && stored.status == current.status => {}
+            _ => return Err(AppError::StaleVersion("order")),
+        }
+        for item in &current.items {
+            let available = state
+                .products
+                .get(&item.product_id)
+                .map_or(0, |p| p.available);
+            if available < item.quantity.get() {
+                return Ok(Reservation::OutOfStock(item.product_id.clone()));
+            }
+        }
+        for item in &current.items {
+            if let Some(product) = state.products.get_mut(&item.product_id) {
+                product.available -= item.quantity.get();
+            }
+        }
+        state.orders.insert(next.id.clone(), next.clone());
+        state
+            .history
+            .entry(next.id.clone())
+            .or_default()
+            .push(entry.clone());
+        Ok(Reservation::Reserved)
+    }
 }

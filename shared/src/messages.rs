@@ -16,6 +16,8 @@ pub enum MessageType {
     OrderPlaced,
     /// The customer cancelled: read by compensate-order (refund, release stock).
     OrderCancelled,
+    /// Stock is held: read by process-payment.
+    OrderReserved,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +32,19 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// Reads a message body; anything but a known envelope of this schema version is refused.
+    pub fn parse(body: &str) -> Result<Self, crate::domain::Invalid> {
+        let envelope: Self = serde_json::from_str(body)
+            .map_err(|e| crate::domain::Invalid(format!("not a message envelope: {e}")))?;
+        if envelope.schema_version != SCHEMA_VERSION {
+            return Err(crate::domain::Invalid(format!(
+                "schema version {} is not {SCHEMA_VERSION}",
+                envelope.schema_version
+            )));
+        }
+        Ok(envelope)
+    }
+
     pub fn new(
         kind: MessageType,
         order_id: OrderId,

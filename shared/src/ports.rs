@@ -192,3 +192,25 @@ pub trait RateCounter: Send + Sync {
     /// Adds one hit to `key` and returns the hits so far; the counter may vanish after `expires_at`.
     async fn hit(&self, key: &str, expires_at: DateTime<Utc>) -> Result<u64, AppError>;
 }
+
+/// What a reservation attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// Every line's stock was taken and the order moved on, in one transaction.
+    Reserved,
+    /// This product has fewer units than the order asks for; nothing was taken.
+    OutOfStock(ProductId),
+}
+
+/// Stock movements that go with an order's transition, atomically.
+#[async_trait]
+pub trait Inventory: Send + Sync {
+    /// Takes every line's quantity from the catalog and applies the order's transition to
+    /// `next` (with `entry`), all or nothing; [`AppError::StaleVersion`] if the order changed.
+    async fn reserve(
+        &self,
+        current: &Order,
+        next: &Order,
+        entry: &HistoryEntry,
+    ) -> Result<Reservation, AppError>;
+}

@@ -115,6 +115,14 @@ impl TestEnv {
         )
     }
 
+    pub fn inventory(&self) -> Arc<shared::adapters::dynamodb::DynamoInventory> {
+        Arc::new(shared::adapters::dynamodb::DynamoInventory::new(
+            self.dynamodb(),
+            self.name("OrdersTable"),
+            self.name("ProductsTable"),
+        ))
+    }
+
     pub fn idempotency(&self) -> Arc<DynamoIdempotency> {
         Arc::new(DynamoIdempotency::new(
             self.dynamodb(),

@@ -429,3 +429,89 @@ async fn the_signing_key_secret_rotates_and_tokens_survive_one_rotation() {
     assert!(after.tokens().await.unwrap().verify(&before.token).is_ok());
     assert_eq!(store.load().await.unwrap().keys.len(), 2);
 }
+
+async fn stock_of(env: &TestEnv, id: &str) -> u32 {
+    env.catalog()
+        .get(&ProductId::parse(id).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .available
+}
+
+fn two_line_order(customer: &str, second: &str, quantity: i64) -> shared::domain::Order {
+    let mut order = memory::order(OrderId::generate(), customer, Utc::now());
+    let mut line = order.items[0].clone();
+    line.product_id = ProductId::parse(second).unwrap();
+    line.quantity = shared::domain::Quantity::new(quantity).unwrap();
+    order.items.push(line);
+    order
+}
+
+#[tokio::test]
+async fn a_reservation_takes_every_line_once_with_the_transition() {
+    use shared::ports::{Inventory, Reservation};
+    let env = TestEnv::new().await;
+    env.seed().await; // p-1: 100, p-2: 25
+    let (orders, inventory) = (env.orders(), env.inventory());
+    let order = two_line_order("c-1", "p-2", 5);
+    orders.insert(&order, None).await.unwrap();
+    let (next, entry) = order
+        .transition(OrderStatus::Reserved, Utc::now(), None)
+        .unwrap();
+
+    let attempts = (0..6).map(|_| {
+        let (inventory, order, next, entry) = (
+            inventory.clone(),
+            order.clone(),
+            next.clone(),
+            entry.clone(),
+        );
+        tokio::spawn(async move { inventory.reserve(&order, &next, &entry).await })
+    });
+    let results = futures::future::join_all(attempts).await;
+    let reserved = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Ok(Reservation::Reserved))))
+        .count();
+    assert_eq!(reserved, 1, "{results:?}");
+    assert!(results.iter().all(|r| matches!(
+        r,
+        Ok(Ok(Reservation::Reserved)) | Ok(Err(AppError::StaleVersion(_)))
+    )));
+    assert_eq!(
+        (stock_of(&env, "p-1").await, stock_of(&env, "p-2").await),
+        (98, 20)
+    );
+    assert_eq!(
+        orders.get(&order.id).await.unwrap().unwrap().status,
+        OrderStatus::Reserved
+    );
+}
+
+#[tokio::test]
+async fn a_short_line_is_named_and_nothing_is_taken() {
+    use shared::ports::{Inventory, Reservation};
+    let env = TestEnv::new().await;
+    env.seed().await; // p-4 is sold out
+    let (orders, inventory) = (env.orders(), env.inventory());
+    let order = two_line_order("c-1", "p-4", 1);
+    orders.insert(&order, None).await.unwrap();
+    let (next, entry) = order
+        .transition(OrderStatus::Reserved, Utc::now(), None)
+        .unwrap();
+    let outcome = inventory.reserve(&order, &next, &entry).await.unwrap();
+    assert_eq!(
+        outcome,
+        Reservation::OutOfStock(ProductId::parse("p-4").unwrap())
+    );
+    assert_eq!(
+        stock_of(&env, "p-1").await,
+        100,
+        "the first line was not taken either"
+    );
+    assert_eq!(
+        orders.get(&order.id).await.unwrap().unwrap().status,
+        OrderStatus::Pending
+    );
+}

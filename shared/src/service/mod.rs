@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod catalog;
+pub mod fulfilment;
 pub mod health;
 pub mod limits;
 pub mod orders;

@@ -12,6 +12,7 @@
 mod codec;
 mod health;
 mod idempotency;
+mod inventory;
 mod limits;
 mod orders;
 mod products;
@@ -22,6 +23,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 pub use health::TableProbe;
 pub use idempotency::DynamoIdempotency;
+pub use inventory::DynamoInventory;
 pub use limits::DynamoRateCounter;
 pub use orders::{DynamoOrders, STATUS_SHARDS};
 pub use products::DynamoCatalog;

@@ -56,7 +56,7 @@ fn status_shard(order: &Order) -> String {
     format!("{}#{}", order.status, u32::from(tail) % STATUS_SHARDS)
 }
 
-fn order_item(order: &Order) -> Result<Item, AppError> {
+pub(super) fn order_item(order: &Order) -> Result<Item, AppError> {
     to_item(&OrderRecord {
         pk: order_pk(&order.id),
         sk: ORDER_SK.into(),
@@ -67,7 +67,7 @@ fn order_item(order: &Order) -> Result<Item, AppError> {
     })
 }
 
-fn history_item(id: &OrderId, entry: &HistoryEntry) -> Result<Item, AppError> {
+pub(super) fn history_item(id: &OrderId, entry: &HistoryEntry) -> Result<Item, AppError> {
     to_item(&HistoryRecord {
         pk: order_pk(id),
         sk: format!("{HISTORY_PREFIX}{:010}", entry.version),
@@ -75,13 +75,13 @@ fn history_item(id: &OrderId, entry: &HistoryEntry) -> Result<Item, AppError> {
     })
 }
 
-fn built<T, E: std::error::Error + Send + Sync + 'static>(
+pub(super) fn built<T, E: std::error::Error + Send + Sync + 'static>(
     result: Result<T, E>,
 ) -> Result<T, AppError> {
     result.map_err(|e| AppError::dependency("request building", e))
 }
 
-fn put_if(table: &str, item: Item, condition: &str) -> Result<Put, AppError> {
+pub(super) fn put_if(table: &str, item: Item, condition: &str) -> Result<Put, AppError> {
     built(
         Put::builder()
             .table_name(table)
