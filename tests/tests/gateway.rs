@@ -19,7 +19,7 @@ use local_stack::gateway::{Gateway, sqs};
 use local_stack::template::Template;
 use serde_json::{Value, json};
 use shared::adapters::dynamodb::TableProbe;
-use shared::ports::SystemClock;
+use shared::ports::{Catalog, SystemClock};
 use system_tests::{Answer, TestEnv, as_proxy, fake_lambda, repo_root};
 
 type Dispatch =
@@ -109,6 +109,17 @@ fn real_functions(env: Arc<TestEnv>) -> Dispatch {
                     let deps = put_product::handler::Deps { limit: env.limit("api", 1000), catalog: env.catalog(), clock: clock() };
                     as_proxy(payload, |r| put_product::handler::handle(&deps, r)).await
                 }
+                "reserve-inventory" => {
+                    let event = serde_json::from_value(payload).map_err(|e| json!({"errorMessage": e.to_string()}))?;
+                    let deps = reserve_inventory::handler::Deps {
+                        orders: env.orders(),
+                        inventory: env.inventory(),
+                        payments: env.publisher("PaymentQueue"),
+                        clock: clock(),
+                    };
+                    let Ok(response) = reserve_inventory::handler::handle(&deps, LambdaEvent::new(event, Context::default())).await;
+                    Ok(response)
+                }
                 "health" => {
                     let probes: Vec<Box<dyn shared::ports::Probe>> = ["OrdersTable", "ProductsTable"]
                         .into_iter()
@@ -138,7 +149,36 @@ async fn project_api() -> (Arc<TestEnv>, String) {
     let invoke_url = fake_lambda(real_functions(env.clone())).await;
     let template = Template::load(&repo_root().join("template.yaml")).unwrap();
     let api = start_gateway(&template, &env, &invoke_url, vec![KEY.into()]).await;
+    // The queue consumers too, as `make run` polls them.
+    let invoker = Invoker::new(&invoke_url, Duration::from_secs(30)).unwrap();
+    for source in sqs::sources(&template, &env.created.scope).unwrap() {
+        tokio::spawn(sqs::run(env.sqs(), invoker.clone(), source));
+    }
     (env, api)
+}
+
+/// Polls the order until it reaches `status`, for at most 20 s.
+async fn await_status(api: &str, token: &str, id: &str, status: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, order) = call(
+            api,
+            "GET",
+            &format!("/orders/{id}"),
+            Some(token),
+            true,
+            None,
+        )
+        .await;
+        if order["status"] == status {
+            return order;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "order {id} never became {status}: {order}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn call(
@@ -245,6 +285,34 @@ async fn register_log_in_order_and_read_through_the_gateway() {
         (status, problem["type"].as_str()),
         (401, Some("/problems/invalid-credentials"))
     );
+}
+
+#[tokio::test]
+async fn a_placed_order_is_reserved_by_the_queue_consumer_and_a_sold_out_one_rejected() {
+    let (env, api) = project_api().await;
+    let ada = account(&api, "ada@example.com").await;
+    let (_, placed) = call(
+        &api,
+        "POST",
+        "/orders",
+        Some(&ada),
+        true,
+        Some(order_body()),
+    )
+    .await;
+    await_status(&api, &ada, placed["id"].as_str().unwrap(), "RESERVED").await;
+    let p1 = env
+        .catalog()
+        .get(&shared::domain::ProductId::parse("p-1").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p1.available, 98, "2 of 100 reserved");
+
+    let mut sold_out = order_body();
+    sold_out["items"] = json!([{"productId": "p-4", "quantity": 1}]);
+    let (_, placed) = call(&api, "POST", "/orders", Some(&ada), true, Some(sold_out)).await;
+    await_status(&api, &ada, placed["id"].as_str().unwrap(), "REJECTED").await;
 }
 
 #[tokio::test]

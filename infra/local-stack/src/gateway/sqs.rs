@@ -138,6 +138,11 @@ pub fn to_delete<'a>(ids: &[&'a str], outcome: &Outcome, report_failures: bool) 
         .collect()
 }
 
+/// How long an empty poll waits before the next. The local moto server is single-threaded (so its
+/// conditional writes are atomic), and a long poll would hold it for everyone; short polls with a
+/// pause between them keep it free.
+const IDLE_PAUSE: Duration = Duration::from_millis(200);
+
 async fn gather(client: &Client, source: &Source) -> Result<Vec<Message>> {
     let deadline = Instant::now() + source.window;
     let mut batch: Vec<Message> = Vec::new();
@@ -147,18 +152,26 @@ async fn gather(client: &Client, source: &Source) -> Result<Vec<Message>> {
             .receive_message()
             .queue_url(&source.queue_url)
             .max_number_of_messages(i32::try_from(want).unwrap_or(10))
-            .wait_time_seconds(1)
+            .wait_time_seconds(0)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
             .send()
             .await
             .map_err(|e| anyhow::anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
-        batch.extend(out.messages.unwrap_or_default());
-        if batch.len() >= source.batch_size || (Instant::now() >= deadline && !batch.is_empty()) {
+        let received = out.messages.unwrap_or_default();
+        let got_some = !received.is_empty();
+        batch.extend(received);
+        let window_over = Instant::now() >= deadline;
+        if batch.len() >= source.batch_size || (window_over && !batch.is_empty()) {
             return Ok(batch);
         }
-        if batch.is_empty() && Instant::now() >= deadline {
+        if batch.is_empty() && window_over {
+            tokio::time::sleep(IDLE_PAUSE).await;
             return Ok(batch);
+        }
+        if !got_some {
+            tokio::time::sleep(IDLE_PAUSE.min(deadline.saturating_duration_since(Instant::now())))
+                .await;
         }
     }
 }

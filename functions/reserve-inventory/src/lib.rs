@@ -1,0 +1,3 @@
+//! Fulfilment step 1, fed by the inventory queue: reserves the order's stock (`RESERVED`, then on
+//! to the payment queue) or rejects it (`REJECTED`, naming the product that is short).
+pub mod handler;

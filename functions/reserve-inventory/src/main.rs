@@ -1,0 +1,32 @@
+//! Wiring only: clients and configuration once per cold start.
+
+use std::sync::Arc;
+
+use reserve_inventory::handler::{self, Deps};
+use shared::adapters::dynamodb::{self, DynamoInventory, DynamoOrders};
+use shared::adapters::sqs::{self, SqsPublisher};
+use shared::config::{self, Tables};
+use shared::ports::SystemClock;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init();
+    let aws = config::aws().await;
+    let deps = Deps {
+        orders: Arc::new(DynamoOrders::from_env(&aws)?),
+        inventory: Arc::new(DynamoInventory::new(
+            dynamodb::client(&aws),
+            Tables::orders()?,
+            Tables::products()?,
+        )),
+        payments: Arc::new(SqsPublisher::new(
+            sqs::client(&aws),
+            config::required("PAYMENT_QUEUE_URL")?,
+        )),
+        clock: Arc::new(SystemClock),
+    };
+    lambda_runtime::run(lambda_runtime::service_fn(|event| {
+        handler::handle(&deps, event)
+    }))
+    .await
+}
