@@ -522,4 +522,19 @@ impl Inventory for MemoryStore {
             .push(entry.clone());
         Ok(Reservation::Reserved)
     }
+
+    async fn release(&self, current: &Order, next: &Order) -> Result<(), AppError> {
+        let mut state = self.lock();
+        match state.orders.get(&current.id) {
+            Some(stored) if stored.version == current.version && stored.stock_held => {}
+            _ => return Err(AppError::StaleVersion("order")),
+        }
+        for item in &current.items {
+            if let Some(product) = state.products.get_mut(&item.product_id) {
+                product.available += item.quantity.get();
+            }
+        }
+        state.orders.insert(next.id.clone(), next.clone());
+        Ok(())
+    }
 }

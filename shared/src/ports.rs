@@ -213,4 +213,8 @@ pub trait Inventory: Send + Sync {
         next: &Order,
         entry: &HistoryEntry,
     ) -> Result<Reservation, AppError>;
+
+    /// Gives every line's quantity back and stores `next` (which holds no stock), all or nothing;
+    /// [`AppError::StaleVersion`] if the order changed or already gave its stock back.
+    async fn release(&self, current: &Order, next: &Order) -> Result<(), AppError>;
 }

@@ -120,6 +120,12 @@ fn real_functions(env: Arc<TestEnv>) -> Dispatch {
                     let Ok(response) = reserve_inventory::handler::handle(&deps, LambdaEvent::new(event, Context::default())).await;
                     Ok(response)
                 }
+                "compensate-order" => {
+                    let event = serde_json::from_value(payload).map_err(|e| json!({"errorMessage": e.to_string()}))?;
+                    let deps = compensate_order::handler::Deps { orders: env.orders(), inventory: env.inventory(), clock: clock() };
+                    let Ok(response) = compensate_order::handler::handle(&deps, LambdaEvent::new(event, Context::default())).await;
+                    Ok(response)
+                }
                 "health" => {
                     let probes: Vec<Box<dyn shared::ports::Probe>> = ["OrdersTable", "ProductsTable"]
                         .into_iter()
@@ -313,6 +319,59 @@ async fn a_placed_order_is_reserved_by_the_queue_consumer_and_a_sold_out_one_rej
     sold_out["items"] = json!([{"productId": "p-4", "quantity": 1}]);
     let (_, placed) = call(&api, "POST", "/orders", Some(&ada), true, Some(sold_out)).await;
     await_status(&api, &ada, placed["id"].as_str().unwrap(), "REJECTED").await;
+}
+
+#[tokio::test]
+async fn cancelling_a_reserved_order_gives_its_stock_back_through_the_compensation_queue() {
+    let (env, api) = project_api().await;
+    let stock = || async {
+        env.catalog()
+            .get(&shared::domain::ProductId::parse("p-1").unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .available
+    };
+    let ada = account(&api, "ada@example.com").await;
+    let (_, placed) = call(
+        &api,
+        "POST",
+        "/orders",
+        Some(&ada),
+        true,
+        Some(order_body()),
+    )
+    .await;
+    let id = placed["id"].as_str().unwrap().to_string();
+    await_status(&api, &ada, &id, "RESERVED").await;
+    assert_eq!(stock().await, 98);
+    let (status, _) = call(
+        &api,
+        "POST",
+        &format!("/orders/{id}/cancel"),
+        Some(&ada),
+        true,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stock().await != 100 {
+        assert!(Instant::now() < deadline, "the stock never came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, _) = call(
+        &api,
+        "POST",
+        &format!("/orders/{id}/cancel"),
+        Some(&ada),
+        true,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "cancelling again re-sends the compensation");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(stock().await, 100, "which gives nothing back twice");
 }
 
 #[tokio::test]

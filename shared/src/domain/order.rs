@@ -158,6 +158,10 @@ pub struct Order {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
+    /// Whether catalog stock is held for this order: set by the reservation, cleared by the
+    /// compensation that gives it back. Makes the release idempotent.
+    #[serde(default)]
+    pub stock_held: bool,
 }
 
 /// One line of an order's audit timeline.
@@ -225,6 +229,22 @@ impl Order {
             created_at: now,
             updated_at: now,
             version: 1,
+            stock_held: false,
+        })
+    }
+
+    /// The order after its stock went back to the catalog; `None` when it holds none, or is still
+    /// on its way (only a failed or cancelled order gives stock back).
+    pub fn stock_released(&self, now: DateTime<Utc>) -> Option<Self> {
+        let gives_back = matches!(
+            self.status,
+            OrderStatus::Cancelled | OrderStatus::PaymentFailed | OrderStatus::Failed
+        );
+        (self.stock_held && gives_back).then(|| Self {
+            stock_held: false,
+            updated_at: now.max(self.updated_at),
+            version: self.version + 1,
+            ..self.clone()
         })
     }
 

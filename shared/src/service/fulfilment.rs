@@ -43,9 +43,10 @@ pub async fn reserve(ports: &ReservePorts<'_>, message: &Envelope) -> Result<(),
         }
     }
     let now = ports.clock.now();
-    let (reserved, entry) = order
+    let (mut reserved, entry) = order
         .transition(OrderStatus::Reserved, now, None)
         .map_err(|e| AppError::Conflict(e.to_string()))?;
+    reserved.stock_held = true;
     match ports.inventory.reserve(&order, &reserved, &entry).await? {
         Reservation::Reserved => ports.next.publish(&forward(&reserved)).await,
         Reservation::OutOfStock(product) => {
@@ -58,6 +59,30 @@ pub async fn reserve(ports: &ReservePorts<'_>, message: &Envelope) -> Result<(),
             Ok(())
         }
     }
+}
+
+/// What compensating needs.
+pub struct CompensatePorts<'a> {
+    pub orders: &'a dyn OrderRepository,
+    pub inventory: &'a dyn Inventory,
+    pub clock: &'a dyn Clock,
+}
+
+/// Gives a cancelled or failed order's stock back, once. (Refunds join here with the payment
+/// step.) An order that holds no stock, or is not cancelled or failed, needs nothing.
+pub async fn compensate(ports: &CompensatePorts<'_>, message: &Envelope) -> Result<(), AppError> {
+    let order = ports
+        .orders
+        .get(&message.order_id)
+        .await?
+        .ok_or(AppError::NotFound("order"))?;
+    let Some(released) = order.stock_released(ports.clock.now()) else {
+        tracing::info!(status = %order.status, stock_held = order.stock_held, "no stock to give back");
+        return Ok(());
+    };
+    ports.inventory.release(&order, &released).await?;
+    tracing::info!("stock given back");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -170,6 +195,68 @@ mod tests {
         reserve(&w.ports(), &message).await.unwrap();
         assert_eq!(stock(&w.store).await, 5);
         assert!(w.next.sent().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_reservation_gives_its_stock_back_exactly_once() {
+        let (w, message) = world(5).await;
+        reserve(&w.ports(), &message).await.unwrap();
+        assert_eq!(stock(&w.store).await, 3);
+        let order = w.store.get(&message.order_id).await.unwrap().unwrap();
+        let (cancelled, entry) = order
+            .transition(OrderStatus::Cancelled, Utc::now(), None)
+            .unwrap();
+        w.store.apply(&order, &cancelled, &entry).await.unwrap();
+
+        let ports = CompensatePorts {
+            orders: w.store.as_ref(),
+            inventory: w.store.as_ref(),
+            clock: &w.clock,
+        };
+        let cancel = Envelope::new(
+            MessageType::OrderCancelled,
+            order.id.clone(),
+            "corr",
+            Utc::now(),
+        );
+        for _ in 0..3 {
+            compensate(&ports, &cancel).await.unwrap();
+        }
+        assert_eq!(stock(&w.store).await, 5, "given back once");
+        reserve(&w.ports(), &message).await.unwrap();
+        assert_eq!(
+            stock(&w.store).await,
+            5,
+            "a late reservation message takes nothing from a cancelled order"
+        );
+    }
+
+    #[tokio::test]
+    async fn cancelling_before_the_reservation_leaves_nothing_to_give_back() {
+        let (w, message) = world(5).await;
+        let order = w.store.get(&message.order_id).await.unwrap().unwrap();
+        let (cancelled, entry) = order
+            .transition(OrderStatus::Cancelled, Utc::now(), None)
+            .unwrap();
+        w.store.apply(&order, &cancelled, &entry).await.unwrap();
+        let ports = CompensatePorts {
+            orders: w.store.as_ref(),
+            inventory: w.store.as_ref(),
+            clock: &w.clock,
+        };
+        compensate(
+            &ports,
+            &Envelope::new(
+                MessageType::OrderCancelled,
+                order.id.clone(),
+                "corr",
+                Utc::now(),
+            ),
+        )
+        .await
+        .unwrap();
+        reserve(&w.ports(), &message).await.unwrap();
+        assert_eq!(stock(&w.store).await, 5);
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 use super::codec::{n, s};
 use super::failure;
@@ -109,6 +109,52 @@ impl Inventory for DynamoInventory {
             Some(line) => Ok(Reservation::OutOfStock(line.product_id.clone())),
             // Cancelled without a failed condition (a conflict with another transaction): retry.
             None => Err(AppError::StaleVersion("order")),
+        }
+    }
+
+    async fn release(&self, current: &Order, next: &Order) -> Result<(), AppError> {
+        let mut items = Vec::with_capacity(current.items.len() + 1);
+        for line in &current.items {
+            let give_back = built(
+                Update::builder()
+                    .table_name(&self.products_table)
+                    .key("id", s(line.product_id.as_str()))
+                    .update_expression("SET available = available + :quantity")
+                    .condition_expression("attribute_exists(id)")
+                    .expression_attribute_values(":quantity", n(line.quantity.get()))
+                    .build(),
+            )?;
+            items.push(TransactWriteItem::builder().update(give_back).build());
+        }
+        let order = built(
+            Put::builder()
+                .table_name(&self.orders_table)
+                .set_item(Some(order_item(next)?))
+                .condition_expression("#version = :expected AND stockHeld = :held")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", n(current.version))
+                .expression_attribute_values(":held", AttributeValue::Bool(true))
+                .build(),
+        )?;
+        items.push(TransactWriteItem::builder().put(order).build());
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) => match failed_conditions(&err) {
+                Some(failed) if failed.last() == Some(&true) || failed.iter().all(|f| !*f) => {
+                    Err(AppError::StaleVersion("order"))
+                }
+                // A product of the order no longer exists: its units have nowhere to go back to.
+                Some(_) => Err(AppError::Conflict(
+                    "a product of the order was deleted from the catalog".into(),
+                )),
+                None => Err(failure("stock release", err)),
+            },
         }
     }
 }
