@@ -3,10 +3,19 @@
 //! makes its change together with a transition conditional on the order's version, and only then
 //! hands the order to the next queue. Re-sending the next message on a replay is harmless.
 
-use crate::domain::OrderStatus;
+use crate::domain::{Order, OrderStatus};
 use crate::error::AppError;
 use crate::messages::{Envelope, MessageType};
 use crate::ports::{Clock, Inventory, OrderEvents, OrderRepository, Reservation};
+
+/// The order a message names, from the source of truth; a message for an order that does not
+/// exist fails (towards the dead-letter queue).
+async fn load(orders: &dyn OrderRepository, message: &Envelope) -> Result<Order, AppError> {
+    orders
+        .get(&message.order_id)
+        .await?
+        .ok_or(AppError::NotFound("order"))
+}
 
 /// What reserving stock needs.
 pub struct ReservePorts<'a> {
@@ -21,12 +30,8 @@ pub struct ReservePorts<'a> {
 /// payment; or `REJECTED` naming the product that is short. A redelivery of a reserved order only
 /// re-sends it to payment; any other state is past this step.
 pub async fn reserve(ports: &ReservePorts<'_>, message: &Envelope) -> Result<(), AppError> {
-    let order = ports
-        .orders
-        .get(&message.order_id)
-        .await?
-        .ok_or(AppError::NotFound("order"))?;
-    let forward = |order: &crate::domain::Order| {
+    let order = load(ports.orders, message).await?;
+    let forward = |order: &Order| {
         Envelope::new(
             MessageType::OrderReserved,
             order.id.clone(),
@@ -71,11 +76,7 @@ pub struct CompensatePorts<'a> {
 /// Gives a cancelled or failed order's stock back, once. (Refunds join here with the payment
 /// step.) An order that holds no stock, or is not cancelled or failed, needs nothing.
 pub async fn compensate(ports: &CompensatePorts<'_>, message: &Envelope) -> Result<(), AppError> {
-    let order = ports
-        .orders
-        .get(&message.order_id)
-        .await?
-        .ok_or(AppError::NotFound("order"))?;
+    let order = load(ports.orders, message).await?;
     let Some(released) = order.stock_released(ports.clock.now()) else {
         tracing::info!(status = %order.status, stock_held = order.stock_held, "no stock to give back");
         return Ok(());

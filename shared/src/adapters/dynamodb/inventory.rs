@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 use super::codec::{n, s};
 use super::failure;
-use super::orders::{built, history_item, order_item, put_if};
+use super::orders::{built, history_item, order_item, put_if, put_transition};
 use crate::domain::{HistoryEntry, Order};
 use crate::error::AppError;
 use crate::ports::{Inventory, Reservation};
@@ -66,17 +66,7 @@ impl Inventory for DynamoInventory {
             )?;
             items.push(TransactWriteItem::builder().update(take).build());
         }
-        let order = built(
-            Put::builder()
-                .table_name(&self.orders_table)
-                .set_item(Some(order_item(next)?))
-                .condition_expression("#version = :expected AND #status = :status")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":expected", n(current.version))
-                .expression_attribute_values(":status", s(current.status.as_str()))
-                .build(),
-        )?;
+        let order = put_transition(&self.orders_table, current, next)?;
         items.push(TransactWriteItem::builder().put(order).build());
         let history = put_if(
             &self.orders_table,

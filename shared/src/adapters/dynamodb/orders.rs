@@ -91,6 +91,22 @@ pub(super) fn put_if(table: &str, item: Item, condition: &str) -> Result<Put, Ap
     )
 }
 
+/// The write of `next` in place of `current`, only while the stored order is still at `current`'s
+/// version and status: the optimistic lock of every transition.
+pub(super) fn put_transition(table: &str, current: &Order, next: &Order) -> Result<Put, AppError> {
+    built(
+        Put::builder()
+            .table_name(table)
+            .set_item(Some(order_item(next)?))
+            .condition_expression("#version = :expected AND #status = :status")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":expected", n(current.version))
+            .expression_attribute_values(":status", s(current.status.as_str()))
+            .build(),
+    )
+}
+
 pub struct DynamoOrders {
     client: Client,
     table: String,
@@ -243,17 +259,7 @@ impl OrderRepository for DynamoOrders {
         next: &Order,
         entry: &HistoryEntry,
     ) -> Result<(), AppError> {
-        let order = built(
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(order_item(next)?))
-                .condition_expression("#version = :expected AND #status = :status")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":expected", n(current.version))
-                .expression_attribute_values(":status", s(current.status.as_str()))
-                .build(),
-        )?;
+        let order = put_transition(&self.table, current, next)?;
         let history = put_if(
             &self.table,
             history_item(&next.id, entry)?,
