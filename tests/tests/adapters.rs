@@ -19,6 +19,15 @@ use shared::ports::{
 };
 use system_tests::TestEnv;
 
+/// Customer `c-1`, its key `k-1`, now.
+fn first_key() -> (CustomerId, IdempotencyKey, chrono::DateTime<Utc>) {
+    (
+        customer("c-1"),
+        IdempotencyKey::parse("k-1").unwrap(),
+        Utc::now(),
+    )
+}
+
 fn customer(id: &str) -> CustomerId {
     CustomerId::parse(id).unwrap()
 }
@@ -151,11 +160,7 @@ async fn a_cursor_naming_another_customers_order_still_lists_only_the_callers() 
 async fn an_idempotency_key_is_held_completed_with_the_order_and_then_replayed() {
     let env = TestEnv::new().await;
     let (orders, keys) = (env.orders(), env.idempotency());
-    let (who, key, now) = (
-        customer("c-1"),
-        IdempotencyKey::parse("k-1").unwrap(),
-        Utc::now(),
-    );
+    let (who, key, now) = first_key();
 
     let ClaimOutcome::Acquired(claim) = keys.claim(&who, &key, "h1", now).await.unwrap() else {
         panic!("first claim must acquire");
@@ -190,11 +195,7 @@ async fn an_idempotency_key_is_held_completed_with_the_order_and_then_replayed()
 async fn a_released_claim_can_be_taken_again_at_once() {
     let env = TestEnv::new().await;
     let keys = env.idempotency();
-    let (who, key, now) = (
-        customer("c-1"),
-        IdempotencyKey::parse("k-1").unwrap(),
-        Utc::now(),
-    );
+    let (who, key, now) = first_key();
     let ClaimOutcome::Acquired(claim) = keys.claim(&who, &key, "h", now).await.unwrap() else {
         panic!()
     };
@@ -209,11 +210,7 @@ async fn a_released_claim_can_be_taken_again_at_once() {
 async fn an_expired_lease_is_taken_over_and_the_old_holder_cannot_complete() {
     let env = TestEnv::new().await;
     let (orders, keys) = (env.orders(), env.idempotency());
-    let (who, key, now) = (
-        customer("c-1"),
-        IdempotencyKey::parse("k-1").unwrap(),
-        Utc::now(),
-    );
+    let (who, key, now) = first_key();
     let ClaimOutcome::Acquired(old) = keys.claim(&who, &key, "h", now).await.unwrap() else {
         panic!()
     };

@@ -229,6 +229,11 @@ async fn account(api: &str, email: &str) -> String {
     body["token"].as_str().unwrap().to_string()
 }
 
+/// `POST /orders` as the holder of `token`, with the client key.
+async fn place(api: &str, token: &str, body: Value) -> (u16, Value) {
+    call(api, "POST", "/orders", Some(token), true, Some(body)).await
+}
+
 fn order_body() -> Value {
     json!({"items": [{"productId": "p-1", "quantity": 2}],
            "shippingAddress": {"name": "Ada Lovelace", "line1": "1 Main St", "city": "London", "postalCode": "N1 1AA", "country": "GB"},
@@ -251,15 +256,7 @@ async fn register_log_in_order_and_read_through_the_gateway() {
     );
 
     let ada = account(&api, "ada@example.com").await;
-    let (status, placed) = call(
-        &api,
-        "POST",
-        "/orders",
-        Some(&ada),
-        true,
-        Some(order_body()),
-    )
-    .await;
+    let (status, placed) = place(&api, &ada, order_body()).await;
     assert_eq!(status, 201, "{placed}");
     let id = placed["id"].as_str().unwrap();
     let (status, read) = call(
@@ -297,15 +294,7 @@ async fn register_log_in_order_and_read_through_the_gateway() {
 async fn a_placed_order_is_reserved_by_the_queue_consumer_and_a_sold_out_one_rejected() {
     let (env, api) = project_api().await;
     let ada = account(&api, "ada@example.com").await;
-    let (_, placed) = call(
-        &api,
-        "POST",
-        "/orders",
-        Some(&ada),
-        true,
-        Some(order_body()),
-    )
-    .await;
+    let (_, placed) = place(&api, &ada, order_body()).await;
     await_status(&api, &ada, placed["id"].as_str().unwrap(), "RESERVED").await;
     let p1 = env
         .catalog()
@@ -317,7 +306,7 @@ async fn a_placed_order_is_reserved_by_the_queue_consumer_and_a_sold_out_one_rej
 
     let mut sold_out = order_body();
     sold_out["items"] = json!([{"productId": "p-4", "quantity": 1}]);
-    let (_, placed) = call(&api, "POST", "/orders", Some(&ada), true, Some(sold_out)).await;
+    let (_, placed) = place(&api, &ada, sold_out).await;
     await_status(&api, &ada, placed["id"].as_str().unwrap(), "REJECTED").await;
 }
 
@@ -333,42 +322,20 @@ async fn cancelling_a_reserved_order_gives_its_stock_back_through_the_compensati
             .available
     };
     let ada = account(&api, "ada@example.com").await;
-    let (_, placed) = call(
-        &api,
-        "POST",
-        "/orders",
-        Some(&ada),
-        true,
-        Some(order_body()),
-    )
-    .await;
+    let (_, placed) = place(&api, &ada, order_body()).await;
     let id = placed["id"].as_str().unwrap().to_string();
     await_status(&api, &ada, &id, "RESERVED").await;
     assert_eq!(stock().await, 98);
-    let (status, _) = call(
-        &api,
-        "POST",
-        &format!("/orders/{id}/cancel"),
-        Some(&ada),
-        true,
-        None,
-    )
-    .await;
+    let cancel_path = format!("/orders/{id}/cancel");
+    let cancel = || call(&api, "POST", &cancel_path, Some(&ada), true, None);
+    let (status, _) = cancel().await;
     assert_eq!(status, 200);
     let deadline = Instant::now() + Duration::from_secs(20);
     while stock().await != 100 {
         assert!(Instant::now() < deadline, "the stock never came back");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (status, _) = call(
-        &api,
-        "POST",
-        &format!("/orders/{id}/cancel"),
-        Some(&ada),
-        true,
-        None,
-    )
-    .await;
+    let (status, _) = cancel().await;
     assert_eq!(status, 200, "cancelling again re-sends the compensation");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(stock().await, 100, "which gives nothing back twice");
@@ -399,15 +366,7 @@ async fn every_route_answers_each_kind_of_caller_as_intended() {
     )
     .await;
     let admin = admin["token"].as_str().unwrap().to_string();
-    let (_, order) = call(
-        &api,
-        "POST",
-        "/orders",
-        Some(&alice),
-        true,
-        Some(order_body()),
-    )
-    .await;
+    let (_, order) = place(&api, &alice, order_body()).await;
     let id = order["id"].as_str().unwrap().to_string();
     let product =
         json!({"name": "Gear", "unitPrice": {"amount": 100, "currency": "EUR"}, "available": 5});

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use compensate_order::handler::{self, Deps};
-use shared::adapters::dynamodb::{self, DynamoInventory, DynamoOrders};
-use shared::config::{self, Tables};
+use shared::adapters::dynamodb::{DynamoInventory, DynamoOrders};
+use shared::config;
 use shared::ports::SystemClock;
 
 #[tokio::main]
@@ -13,11 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let aws = config::aws().await;
     let deps = Deps {
         orders: Arc::new(DynamoOrders::from_env(&aws)?),
-        inventory: Arc::new(DynamoInventory::new(
-            dynamodb::client(&aws),
-            Tables::orders()?,
-            Tables::products()?,
-        )),
+        inventory: Arc::new(DynamoInventory::from_env(&aws)?),
         clock: Arc::new(SystemClock),
     };
     lambda_runtime::run(lambda_runtime::service_fn(|event| {

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use reserve_inventory::handler::{self, Deps};
-use shared::adapters::dynamodb::{self, DynamoInventory, DynamoOrders};
+use shared::adapters::dynamodb::{DynamoInventory, DynamoOrders};
 use shared::adapters::sqs::{self, SqsPublisher};
-use shared::config::{self, Tables};
+use shared::config;
 use shared::ports::SystemClock;
 
 #[tokio::main]
@@ -14,11 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let aws = config::aws().await;
     let deps = Deps {
         orders: Arc::new(DynamoOrders::from_env(&aws)?),
-        inventory: Arc::new(DynamoInventory::new(
-            dynamodb::client(&aws),
-            Tables::orders()?,
-            Tables::products()?,
-        )),
+        inventory: Arc::new(DynamoInventory::from_env(&aws)?),
         payments: Arc::new(SqsPublisher::new(
             sqs::client(&aws),
             config::required("PAYMENT_QUEUE_URL")?,

@@ -91,17 +91,9 @@ impl Tokens {
         })
     }
 
-    pub fn policy(&self) -> &TokenPolicy {
-        &self.policy
-    }
-
     /// The public keys, as `/.well-known/jwks.json` serves them.
     pub fn jwks(&self) -> &Value {
         &self.jwks
-    }
-
-    pub fn knows(&self, kid: &str) -> bool {
-        self.verifiers.contains_key(kid)
     }
 
     pub fn issue(

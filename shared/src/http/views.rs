@@ -3,7 +3,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::domain::{HistoryEntry, Money, Order, OrderItem, OrderStatus, Product, ShippingAddress};
+use crate::domain::{Money, Order, OrderItem, OrderStatus, Product, ShippingAddress};
 use crate::ports::Page;
 use crate::service::Cursor;
 
@@ -55,29 +55,6 @@ impl<'a> From<&'a Product> for ProductView<'a> {
             name: &product.name,
             unit_price: product.unit_price,
             available: product.available,
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HistoryView<'a> {
-    pub version: u64,
-    pub at: String,
-    pub from: Option<OrderStatus>,
-    pub to: OrderStatus,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'a str>,
-}
-
-impl<'a> From<&'a HistoryEntry> for HistoryView<'a> {
-    fn from(entry: &'a HistoryEntry) -> Self {
-        Self {
-            version: entry.version,
-            at: timestamp(entry.at),
-            from: entry.from,
-            to: entry.to,
-            reason: entry.reason.as_deref(),
         }
     }
 }

@@ -103,6 +103,29 @@ mod tests {
     }
 
     impl World {
+        async fn cancel(&self, message: &Envelope) {
+            let order = self.store.get(&message.order_id).await.unwrap().unwrap();
+            let (cancelled, entry) = order
+                .transition(OrderStatus::Cancelled, Utc::now(), None)
+                .unwrap();
+            self.store.apply(&order, &cancelled, &entry).await.unwrap();
+        }
+
+        async fn compensate(&self, message: &Envelope) {
+            let ports = CompensatePorts {
+                orders: self.store.as_ref(),
+                inventory: self.store.as_ref(),
+                clock: &self.clock,
+            };
+            let cancel = Envelope::new(
+                MessageType::OrderCancelled,
+                message.order_id.clone(),
+                "corr",
+                Utc::now(),
+            );
+            compensate(&ports, &cancel).await.unwrap();
+        }
+
         fn ports(&self) -> ReservePorts<'_> {
             ReservePorts {
                 orders: self.store.as_ref(),
@@ -188,11 +211,7 @@ mod tests {
     #[tokio::test]
     async fn a_cancelled_order_is_left_alone() {
         let (w, message) = world(5).await;
-        let order = w.store.get(&message.order_id).await.unwrap().unwrap();
-        let (cancelled, entry) = order
-            .transition(OrderStatus::Cancelled, Utc::now(), None)
-            .unwrap();
-        w.store.apply(&order, &cancelled, &entry).await.unwrap();
+        w.cancel(&message).await;
         reserve(&w.ports(), &message).await.unwrap();
         assert_eq!(stock(&w.store).await, 5);
         assert!(w.next.sent().is_empty());
@@ -203,25 +222,10 @@ mod tests {
         let (w, message) = world(5).await;
         reserve(&w.ports(), &message).await.unwrap();
         assert_eq!(stock(&w.store).await, 3);
-        let order = w.store.get(&message.order_id).await.unwrap().unwrap();
-        let (cancelled, entry) = order
-            .transition(OrderStatus::Cancelled, Utc::now(), None)
-            .unwrap();
-        w.store.apply(&order, &cancelled, &entry).await.unwrap();
+        w.cancel(&message).await;
 
-        let ports = CompensatePorts {
-            orders: w.store.as_ref(),
-            inventory: w.store.as_ref(),
-            clock: &w.clock,
-        };
-        let cancel = Envelope::new(
-            MessageType::OrderCancelled,
-            order.id.clone(),
-            "corr",
-            Utc::now(),
-        );
         for _ in 0..3 {
-            compensate(&ports, &cancel).await.unwrap();
+            w.compensate(&message).await;
         }
         assert_eq!(stock(&w.store).await, 5, "given back once");
         reserve(&w.ports(), &message).await.unwrap();
@@ -235,27 +239,8 @@ mod tests {
     #[tokio::test]
     async fn cancelling_before_the_reservation_leaves_nothing_to_give_back() {
         let (w, message) = world(5).await;
-        let order = w.store.get(&message.order_id).await.unwrap().unwrap();
-        let (cancelled, entry) = order
-            .transition(OrderStatus::Cancelled, Utc::now(), None)
-            .unwrap();
-        w.store.apply(&order, &cancelled, &entry).await.unwrap();
-        let ports = CompensatePorts {
-            orders: w.store.as_ref(),
-            inventory: w.store.as_ref(),
-            clock: &w.clock,
-        };
-        compensate(
-            &ports,
-            &Envelope::new(
-                MessageType::OrderCancelled,
-                order.id.clone(),
-                "corr",
-                Utc::now(),
-            ),
-        )
-        .await
-        .unwrap();
+        w.cancel(&message).await;
+        w.compensate(&message).await;
         reserve(&w.ports(), &message).await.unwrap();
         assert_eq!(stock(&w.store).await, 5);
     }

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    AddressInput, Caller, HistoryEntry, IdempotencyKey, Order, OrderId, OrderItem, OrderStatus,
-    PaymentMethod, ProductId, Quantity, ShippingAddress,
+    AddressInput, Caller, IdempotencyKey, Order, OrderId, OrderItem, OrderStatus, PaymentMethod,
+    ProductId, Quantity, ShippingAddress,
 };
 use crate::error::{AppError, FieldError};
 use crate::messages::{Envelope, MessageType};
@@ -167,17 +167,21 @@ pub async fn place_order(
             return Err(err);
         }
     };
-    hand_to_fulfilment(
-        ports.events,
-        &order,
-        MessageType::OrderPlaced,
-        correlation_id,
-    )
-    .await?;
-    Ok(Placed {
-        order,
-        replayed: false,
-    })
+    hand_on(ports.events, order, correlation_id, false).await
+}
+
+/// Hands a still-`PENDING` order to fulfilment (again, on a replay: the first enqueue may have
+/// been lost) and answers with it.
+async fn hand_on(
+    events: &dyn OrderEvents,
+    order: Order,
+    correlation_id: &str,
+    replayed: bool,
+) -> Result<Placed, AppError> {
+    if order.status == OrderStatus::Pending {
+        hand_to_fulfilment(events, &order, MessageType::OrderPlaced, correlation_id).await?;
+    }
+    Ok(Placed { order, replayed })
 }
 
 async fn replay(
@@ -191,19 +195,7 @@ async fn replay(
             format!("idempotency record points at missing order {order_id}"),
         )
     })?;
-    if order.status == OrderStatus::Pending {
-        hand_to_fulfilment(
-            ports.events,
-            &order,
-            MessageType::OrderPlaced,
-            correlation_id,
-        )
-        .await?;
-    }
-    Ok(Placed {
-        order,
-        replayed: true,
-    })
+    hand_on(ports.events, order, correlation_id, true).await
 }
 
 /// Prices the lines from the catalog; unknown products are named by their line.
@@ -287,16 +279,6 @@ pub async fn list_orders(
     orders
         .list_for_customer(&caller.id, limit.get(), after)
         .await
-}
-
-/// The caller's order's audit timeline.
-pub async fn order_history(
-    orders: &dyn OrderRepository,
-    caller: &Caller,
-    id: &OrderId,
-) -> Result<Vec<HistoryEntry>, AppError> {
-    get_order(orders, caller, id).await?;
-    orders.history(id).await
 }
 
 /// How often a cancellation re-reads the order after losing a race with a fulfilment step.

@@ -59,6 +59,17 @@ impl crate::service::limits::RateLimit {
     }
 }
 
+impl DynamoInventory {
+    /// Stock movements across `ORDERS_TABLE` and `PRODUCTS_TABLE`.
+    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self::new(
+            client(config),
+            Tables::orders()?,
+            Tables::products()?,
+        ))
+    }
+}
+
 impl DynamoCatalog {
     /// The products table named by `PRODUCTS_TABLE`.
     pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, ConfigError> {

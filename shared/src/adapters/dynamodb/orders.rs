@@ -19,7 +19,7 @@ pub const STATUS_SHARDS: u32 = 8;
 
 const ORDER_SK: &str = "ORDER";
 const HISTORY_PREFIX: &str = "HISTORY#";
-pub(crate) const BY_CUSTOMER: &str = "byCustomer";
+const BY_CUSTOMER: &str = "byCustomer";
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
