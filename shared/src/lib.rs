@@ -18,6 +18,7 @@ pub mod http;
 pub mod memory;
 pub mod messages;
 pub mod ports;
+pub mod resilience;
 pub mod service;
 pub mod sqs;
 pub mod telemetry;

@@ -11,14 +11,15 @@ use chrono::{DateTime, Utc};
 use crate::auth::Email;
 use crate::auth::keys::KeySet;
 use crate::domain::{
-    CustomerId, HistoryEntry, IdempotencyKey, Order, OrderId, Product, ProductDraft, ProductId,
+    CustomerId, HistoryEntry, IdempotencyKey, Order, OrderId, OrderStatus, Product, ProductDraft,
+    ProductId,
 };
 use crate::error::AppError;
 use crate::messages::Envelope;
 use crate::ports::{
-    Account, Catalog, ClaimOutcome, Clock, IdempotencyClaim, IdempotencyStore, Inventory, KeyStore,
-    OrderCursor, OrderEvents, OrderRepository, Page, Probe, RateCounter, Reservation, User,
-    UserRepository,
+    Account, Catalog, Charge, ClaimOutcome, Clock, DeadLetter, DeadLetters, IdempotencyClaim,
+    IdempotencyStore, Inventory, KeyStore, OrderCursor, OrderEvents, OrderRepository, Page,
+    Payments, Probe, RateCounter, Reservation, Settlement, User, UserRepository,
 };
 
 #[derive(Debug, Clone)]
@@ -37,6 +38,7 @@ struct State {
     accounts: BTreeMap<String, Account>,
     hits: BTreeMap<String, u64>,
     keys: KeySet,
+    dead_letters: BTreeMap<(String, String), DeadLetter>,
 }
 
 /// Orders, history, catalog and idempotency records in one lock, like one DynamoDB account.
@@ -156,6 +158,48 @@ impl OrderRepository for MemoryStore {
 
     async fn history(&self, id: &OrderId) -> Result<Vec<HistoryEntry>, AppError> {
         Ok(self.lock().history.get(id).cloned().unwrap_or_default())
+    }
+
+    async fn update(&self, current: &Order, next: &Order) -> Result<(), AppError> {
+        let mut state = self.lock();
+        match state.orders.get(&current.id) {
+            Some(stored) if stored.version == current.version => {}
+            _ => return Err(AppError::StaleVersion("order")),
+        }
+        state.orders.insert(next.id.clone(), next.clone());
+        Ok(())
+    }
+
+    async fn changed_between(
+        &self,
+        status: OrderStatus,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Order>, AppError> {
+        Ok(self
+            .lock()
+            .orders
+            .values()
+            .filter(|o| o.status == status && o.updated_at >= from && o.updated_at < to)
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl DeadLetters for MemoryStore {
+    async fn keep(&self, letter: &DeadLetter) -> Result<(), AppError> {
+        self.lock().dead_letters.insert(
+            (letter.queue.clone(), letter.message_id.clone()),
+            letter.clone(),
+        );
+        Ok(())
+    }
+}
+
+impl MemoryStore {
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.lock().dead_letters.values().cloned().collect()
     }
 }
 
@@ -281,6 +325,14 @@ impl RecordingEvents {
         if let Ok(mut f) = self.failing.lock() {
             *f = failing;
         }
+    }
+
+    /// Takes what was published so far, like a consumer receiving from the queue.
+    pub fn take(&self) -> Vec<Envelope> {
+        self.sent
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default()
     }
 }
 
@@ -531,4 +583,195 @@ impl Inventory for MemoryStore {
         state.orders.insert(next.id.clone(), next.clone());
         Ok(())
     }
+}
+
+/// A payment provider with Stripe's PaymentIntent rules: an intent charges at most once, a
+/// declining card (`pm_card_visa_chargeDeclined`) declines, a refund is made once. It does *not*
+/// honour idempotency keys (neither does localstripe), so a step that creates two intents for
+/// one order is caught by [`FakePayments::charges`]. Can be taken down, to test outages.
+#[derive(Default)]
+pub struct FakePayments {
+    state: Mutex<FakePaymentsState>,
+}
+
+#[derive(Default)]
+struct FakePaymentsState {
+    intents: BTreeMap<String, FakeIntent>,
+    down: bool,
+}
+
+struct FakeIntent {
+    order: OrderId,
+    declines: bool,
+    status: FakeIntentStatus,
+    refunds: u32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FakeIntentStatus {
+    Unconfirmed,
+    Succeeded,
+    Declined,
+    Cancelled,
+}
+
+impl FakePayments {
+    fn lock(&self) -> Result<MutexGuard<'_, FakePaymentsState>, AppError> {
+        let state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if state.down {
+            return Err(AppError::Unavailable("payment provider"));
+        }
+        Ok(state)
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .down = down;
+    }
+
+    fn count(&self, order: &OrderId, what: impl Fn(&FakeIntent) -> u32) -> u32 {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .intents
+            .values()
+            .filter(|i| &i.order == order)
+            .map(what)
+            .sum()
+    }
+
+    /// Successful charges taken for the order.
+    pub fn charges(&self, order: &OrderId) -> u32 {
+        self.count(order, |i| {
+            u32::from(i.status == FakeIntentStatus::Succeeded)
+        })
+    }
+
+    /// Refunds made for the order.
+    pub fn refunds(&self, order: &OrderId) -> u32 {
+        self.count(order, |i| i.refunds)
+    }
+}
+
+fn intent<'a>(state: &'a mut FakePaymentsState, id: &str) -> Result<&'a mut FakeIntent, AppError> {
+    state
+        .intents
+        .get_mut(id)
+        .ok_or_else(|| AppError::dependency("payment", format!("no intent {id}")))
+}
+
+#[async_trait]
+impl Payments for FakePayments {
+    async fn start(&self, order: &Order) -> Result<String, AppError> {
+        let mut state = self.lock()?;
+        let id = format!("pi_{}", state.intents.len() + 1);
+        let declines = order.payment_method.as_str() == "pm_card_visa_chargeDeclined";
+        state.intents.insert(
+            id.clone(),
+            FakeIntent {
+                order: order.id.clone(),
+                declines,
+                status: FakeIntentStatus::Unconfirmed,
+                refunds: 0,
+            },
+        );
+        Ok(id)
+    }
+
+    async fn confirm(&self, intent_id: &str) -> Result<Charge, AppError> {
+        let mut state = self.lock()?;
+        let intent = intent(&mut state, intent_id)?;
+        if intent.status == FakeIntentStatus::Unconfirmed {
+            intent.status = if intent.declines {
+                FakeIntentStatus::Declined
+            } else {
+                FakeIntentStatus::Succeeded
+            };
+        }
+        Ok(match intent.status {
+            FakeIntentStatus::Succeeded => Charge::Charged,
+            FakeIntentStatus::Cancelled => Charge::Declined("the payment was cancelled".into()),
+            _ => Charge::Declined("Your card was declined.".into()),
+        })
+    }
+
+    async fn settle(&self, intent_id: &str) -> Result<Settlement, AppError> {
+        let mut state = self.lock()?;
+        let intent = intent(&mut state, intent_id)?;
+        match intent.status {
+            FakeIntentStatus::Succeeded => {
+                intent.refunds = 1;
+                Ok(Settlement::Refunded(format!("re_{intent_id}")))
+            }
+            _ => {
+                intent.status = FakeIntentStatus::Cancelled;
+                Ok(Settlement::Voided)
+            }
+        }
+    }
+
+    async fn abandon(&self, intent_id: &str) -> Result<(), AppError> {
+        let mut state = self.lock()?;
+        let intent = intent(&mut state, intent_id)?;
+        if intent.status == FakeIntentStatus::Unconfirmed {
+            intent.status = FakeIntentStatus::Cancelled;
+        }
+        Ok(())
+    }
+}
+
+/// Stores a `RESERVED` order (holding its stock) for the order named by the first record of an
+/// SQS sample event; returns its id. For step handler tests.
+pub async fn reserved_order_of(store: &MemoryStore, sqs_event: &str) -> OrderId {
+    let event: serde_json::Value =
+        serde_json::from_str(sqs_event).unwrap_or_else(|e| panic!("sample event: {e}"));
+    let body: serde_json::Value = serde_json::from_str(
+        event["Records"][0]["body"]
+            .as_str()
+            .unwrap_or_else(|| panic!("sample event without a body")),
+    )
+    .unwrap_or_else(|e| panic!("sample body: {e}"));
+    let id = OrderId::parse(body["orderId"].as_str().unwrap_or_default())
+        .unwrap_or_else(|_| panic!("sample body without an order id"));
+    store.seed_product(product("p-1", 500, 10));
+    let order = self::order(id.clone(), "customer-1", Utc::now());
+    store
+        .insert(&order, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    advance(store, &id, OrderStatus::Reserved).await;
+    id
+}
+
+/// Moves a stored order on to `status`, as the step before it would (a reserved order holds
+/// its stock, a paid one has its charge, a shipped one its tracking number).
+pub async fn advance(store: &MemoryStore, id: &OrderId, status: OrderStatus) {
+    let order = OrderRepository::get(store, id)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("no order {id}"));
+    let (mut next, entry) = order
+        .transition(status, Utc::now(), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    match status {
+        OrderStatus::Reserved => next.stock_held = true,
+        OrderStatus::Paid => {
+            next.payment = Some(crate::domain::Payment {
+                state: crate::domain::PaymentState::Charged,
+                ..crate::domain::Payment::started("pi_test".into())
+            });
+        }
+        OrderStatus::Shipped => next.tracking_number = Some("TRK000000000000".into()),
+        _ => {}
+    }
+    store
+        .apply(&order, &next, &entry)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 }

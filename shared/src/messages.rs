@@ -18,6 +18,19 @@ pub enum MessageType {
     OrderCancelled,
     /// Stock is held: read by process-payment.
     OrderReserved,
+    /// Paid: read by ship-order.
+    OrderPaid,
+    /// Handed to the carrier: read by notify-customer.
+    OrderShipped,
+    /// Refused for lack of stock: read by notify-customer.
+    OrderRejected,
+    /// The card was declined: read by compensate-order (release stock) and notify-customer.
+    OrderPaymentFailed,
+    /// A step gave up (dead-lettered): read by compensate-order (refund, release stock).
+    OrderFailed,
+    /// A reconciler nudge for an order that stopped moving: read by whichever step it is stuck
+    /// before, which acts on the order's state like on any other message.
+    OrderStalled,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use crate::auth::Email;
 use crate::auth::keys::KeySet;
 use crate::domain::{
-    CustomerId, HistoryEntry, IdempotencyKey, Order, OrderId, Product, ProductDraft, ProductId,
-    Role,
+    CustomerId, HistoryEntry, IdempotencyKey, Order, OrderId, OrderStatus, Product, ProductDraft,
+    ProductId, Role,
 };
 use crate::error::AppError;
 use crate::messages::Envelope;
@@ -57,6 +57,19 @@ pub trait OrderRepository: Send + Sync {
 
     /// The order's audit timeline, oldest first.
     async fn history(&self, id: &OrderId) -> Result<Vec<HistoryEntry>, AppError>;
+
+    /// Replaces `current` by `next` (a change that is not a transition, so no history entry),
+    /// only if the stored order is still at `current`'s version; otherwise
+    /// [`AppError::StaleVersion`].
+    async fn update(&self, current: &Order, next: &Order) -> Result<(), AppError>;
+
+    /// The orders in `status` last changed in `[from, to)`, for the reconciler.
+    async fn changed_between(
+        &self,
+        status: OrderStatus,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Order>, AppError>;
 }
 
 /// Proof that this request holds an idempotency key, to be completed when its order is stored.
@@ -217,4 +230,72 @@ pub trait Inventory: Send + Sync {
     /// Gives every line's quantity back and stores `next` (which holds no stock), all or nothing;
     /// [`AppError::StaleVersion`] if the order changed or already gave its stock back.
     async fn release(&self, current: &Order, next: &Order) -> Result<(), AppError>;
+}
+
+/// What confirming a payment came to. A decline is an answer, not a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Charge {
+    Charged,
+    /// The provider refused the card, with its reason.
+    Declined(String),
+}
+
+/// How a payment that is no longer wanted ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    /// The money went back: the provider's refund id.
+    Refunded(String),
+    /// It never took money and now never will.
+    Voided,
+}
+
+/// The payment provider (Stripe's PaymentIntents). An intent takes money at most once, whoever
+/// confirms it and however often, which is what makes charging exactly-once.
+#[async_trait]
+pub trait Payments: Send + Sync {
+    /// Creates the order's payment intent, unconfirmed: no money moves yet.
+    async fn start(&self, order: &Order) -> Result<String, AppError>;
+
+    /// Confirms the intent (or reads how an earlier confirmation ended).
+    async fn confirm(&self, intent_id: &str) -> Result<Charge, AppError>;
+
+    /// Refunds the intent's charge, or cancels it if it has not charged; finding an earlier
+    /// refund or cancellation counts as done.
+    async fn settle(&self, intent_id: &str) -> Result<Settlement, AppError>;
+
+    /// Cancels an intent that lost the race to be the order's one, before it charged.
+    async fn abandon(&self, intent_id: &str) -> Result<(), AppError>;
+}
+
+/// Whoever carries the parcel.
+#[async_trait]
+pub trait Carrier: Send + Sync {
+    /// Books the order's shipment and returns its tracking number; booking the same order again
+    /// returns the same shipment.
+    async fn ship(&self, order: &Order) -> Result<String, AppError>;
+}
+
+/// How customers hear about their orders.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn notify(&self, order: &Order, message: &str) -> Result<(), AppError>;
+}
+
+/// A message a queue gave up on, as it arrived in its dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetter {
+    /// The dead-letter queue's name.
+    pub queue: String,
+    pub message_id: String,
+    pub body: String,
+    pub receives: u32,
+    pub at: DateTime<Utc>,
+}
+
+/// Where dead letters are kept for inspection and redrive.
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    /// Keeps the letter; keeping the same message again changes nothing.
+    async fn keep(&self, letter: &DeadLetter) -> Result<(), AppError>;
 }

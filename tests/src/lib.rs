@@ -1,10 +1,11 @@
-//! The test harness: a moto server on loopback, and a fresh set of the template's tables and
-//! queues for every test (under a unique name prefix), reached through the same adapters and
-//! SDK clients the Lambdas use.
+//! The test harness: a moto server and a localstripe server on loopback, and a fresh set of the
+//! template's tables and queues for every test (under a unique name prefix), reached through the
+//! same adapters and SDK clients the Lambdas use.
 //!
-//! The server is started once per test process, single-threaded (see
-//! `infra/local/moto_server.py`), and exits with the process. Set `MOTO_ENDPOINT` to use a server
-//! that is already running instead.
+//! Each server is started once per test process (moto single-threaded, see
+//! `infra/local/moto_server.py`; localstripe as `infra/local/localstripe_server.py` adjusts it)
+//! and exits with the process. Set `MOTO_ENDPOINT` or `LOCALSTRIPE_ENDPOINT` to use a server that
+//! is already running instead.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -19,6 +20,7 @@ use local_stack::provision::{Provisioned, provision};
 use local_stack::template::Template;
 use shared::adapters::dynamodb::{DynamoCatalog, DynamoIdempotency, DynamoOrders};
 use shared::adapters::sqs::SqsPublisher;
+use shared::adapters::stripe::{Resilience, StripePayments};
 use tokio::sync::OnceCell;
 
 pub fn repo_root() -> PathBuf {
@@ -38,23 +40,29 @@ pub async fn moto_endpoint() -> &'static str {
     .await
 }
 
-async fn start_moto() -> String {
+/// Starts one of `infra/local/`'s Python servers on a free loopback port; it exits with this
+/// process (`--parent-pid`).
+fn start_server(script: &str) -> String {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
         .port();
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let mut server = Command::new(python)
-        .arg(repo_root().join("infra/local/moto_server.py"))
+        .arg(repo_root().join("infra/local").join(script))
         .args(["--port", &port.to_string(), "--quiet"])
         .args(["--parent-pid", &std::process::id().to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("python3 with moto[server] installed (make test installs it)");
-    // The server exits with this process (--parent-pid); reap it then.
+        .expect("python3 with moto[server] and localstripe installed (make test installs them)");
+    // The server exits with this process; reap it then.
     std::thread::spawn(move || server.wait());
-    let endpoint = format!("http://127.0.0.1:{port}");
+    format!("http://127.0.0.1:{port}")
+}
+
+async fn start_moto() -> String {
+    let endpoint = start_server("moto_server.py");
     let deadline = Instant::now() + Duration::from_secs(60);
     let config = local_stack::sdk_config(&endpoint).await;
     let client = aws_sdk_dynamodb::Client::new(&config);
@@ -66,6 +74,53 @@ async fn start_moto() -> String {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     endpoint
+}
+
+static LOCALSTRIPE: OnceCell<String> = OnceCell::const_new();
+
+/// The local payment provider's API key.
+pub const STRIPE_KEY: &str = "sk_test_local";
+
+/// The endpoint of the shared localstripe server, starting it on first use.
+pub async fn localstripe_endpoint() -> &'static str {
+    LOCALSTRIPE
+        .get_or_init(|| async {
+            if let Ok(endpoint) = std::env::var("LOCALSTRIPE_ENDPOINT")
+                && !endpoint.is_empty()
+            {
+                return endpoint;
+            }
+            let endpoint = start_server("localstripe_server.py");
+            let http = reqwest::Client::builder().no_proxy().build().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while http
+                .get(format!("{endpoint}/v1/customers"))
+                .bearer_auth(STRIPE_KEY)
+                .send()
+                .await
+                .is_err()
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "localstripe did not start on {endpoint}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            endpoint
+        })
+        .await
+}
+
+/// The Stripe adapter on localstripe, with the production retry and breaker settings.
+pub async fn payments() -> Arc<StripePayments> {
+    Arc::new(
+        StripePayments::new(
+            localstripe_endpoint().await,
+            STRIPE_KEY.into(),
+            Resilience::default(),
+        )
+        .unwrap(),
+    )
 }
 
 /// One test's own copy of everything the template declares.

@@ -44,11 +44,13 @@ fn http() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
-/// Every function of the template, run in-process on the test's own tables and secret: what
-/// `cargo lambda watch` serves in `make run`.
-fn real_functions(env: Arc<TestEnv>) -> Dispatch {
+/// Every function of the template, run in-process on the test's own tables and secret and on
+/// localstripe: what `cargo lambda watch` serves in `make run`. The payment adapter is one
+/// instance, as in a warm container, so its circuit breaker carries over between invocations.
+fn real_functions(env: Arc<TestEnv>, payments: Arc<dyn shared::ports::Payments>) -> Dispatch {
     Arc::new(move |name: String, payload: Value| {
         let env = env.clone();
+        let payments = payments.clone();
         async move {
             let clock = || Arc::new(SystemClock);
             match name.as_str() {
@@ -115,16 +117,66 @@ fn real_functions(env: Arc<TestEnv>) -> Dispatch {
                         orders: env.orders(),
                         inventory: env.inventory(),
                         payments: env.publisher("PaymentQueue"),
+                        notifications: env.publisher("NotificationQueue"),
                         clock: clock(),
                     };
                     let Ok(response) = reserve_inventory::handler::handle(&deps, LambdaEvent::new(event, Context::default())).await;
                     Ok(response)
                 }
+                "process-payment" => {
+                    let event = serde_json::from_value(payload).map_err(|e| json!({"errorMessage": e.to_string()}))?;
+                    let deps = process_payment::handler::Deps {
+                        orders: env.orders(),
+                        payments,
+                        shipping: env.publisher("ShippingQueue"),
+                        compensation: env.publisher("CompensationQueue"),
+                        later: Arc::new(shared::adapters::sqs::SqsPublisher::new(env.sqs(), env.name("PaymentQueue")).delayed(1)),
+                        clock: clock(),
+                    };
+                    let Ok(response) = process_payment::handler::handle(&deps, LambdaEvent::new(event, Context::default())).await;
+                    Ok(response)
+                }
+                "ship-order" => {
+                    let event = serde_json::from_value(payload).map_err(|e| json!({"errorMessage": e.to_string()}))?;
+                    let deps = ship_order::handler::Deps {
+                        orders: env.orders(),
+                        carrier: Arc::new(shared::adapters::carrier::BuiltInCarrier),
+                        notifications: env.publisher("NotificationQueue"),
+                        clock: clock(),
+                    };
+                    let Ok(response) = ship_order::handler::handle(&deps, LambdaEvent::new(event, Context::default())).await;
+                    Ok(response)
+                }
+                "notify-customer" => {
+                    let event = serde_json::from_value(payload).map_err(|e| json!({"errorMessage": e.to_string()}))?;
+                    let deps = notify_customer::handler::Deps {
+                        orders: env.orders(),
+                        notifier: Arc::new(shared::adapters::notifier::LogNotifier),
+                        clock: clock(),
+                    };
+                    let Ok(response) = notify_customer::handler::handle(&deps, LambdaEvent::new(event, Context::default())).await;
+                    Ok(response)
+                }
                 "compensate-order" => {
                     let event = serde_json::from_value(payload).map_err(|e| json!({"errorMessage": e.to_string()}))?;
-                    let deps = compensate_order::handler::Deps { orders: env.orders(), inventory: env.inventory(), clock: clock() };
+                    let deps = compensate_order::handler::Deps { orders: env.orders(), inventory: env.inventory(), payments, clock: clock() };
                     let Ok(response) = compensate_order::handler::handle(&deps, LambdaEvent::new(event, Context::default())).await;
                     Ok(response)
+                }
+                "dead-letter" => {
+                    let event = serde_json::from_value(payload).map_err(|e| json!({"errorMessage": e.to_string()}))?;
+                    let deps = dead_letter::handler::Deps {
+                        orders: env.orders(),
+                        letters: env.orders(),
+                        compensation: env.publisher("CompensationQueue"),
+                        clock: clock(),
+                    };
+                    let Ok(response) = dead_letter::handler::handle(&deps, LambdaEvent::new(event, Context::default())).await;
+                    Ok(response)
+                }
+                "get-order-history" => {
+                    let deps = get_order_history::handler::Deps { limit: env.limit("api", 1000), orders: env.orders() };
+                    as_proxy(payload, |r| get_order_history::handler::handle(&deps, r)).await
                 }
                 "health" => {
                     let probes: Vec<Box<dyn shared::ports::Probe>> = ["OrdersTable", "ProductsTable"]
@@ -152,7 +204,8 @@ async fn project_api() -> (Arc<TestEnv>, String) {
     shared::service::accounts::rotate_signing_key(env.key_store().as_ref(), chrono::Utc::now())
         .await
         .unwrap();
-    let invoke_url = fake_lambda(real_functions(env.clone())).await;
+    let payments = system_tests::payments().await;
+    let invoke_url = fake_lambda(real_functions(env.clone(), payments)).await;
     let template = Template::load(&repo_root().join("template.yaml")).unwrap();
     let api = start_gateway(&template, &env, &invoke_url, vec![KEY.into()]).await;
     // The queue consumers too, as `make run` polls them.

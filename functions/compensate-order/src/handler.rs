@@ -6,12 +6,13 @@ use std::sync::Arc;
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
-use shared::ports::{Clock, Inventory, OrderRepository};
+use shared::ports::{Clock, Inventory, OrderRepository, Payments};
 use shared::service::fulfilment::{CompensatePorts, compensate};
 
 pub struct Deps {
     pub orders: Arc<dyn OrderRepository>,
     pub inventory: Arc<dyn Inventory>,
+    pub payments: Arc<dyn Payments>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -19,6 +20,7 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<Value, 
     let ports = CompensatePorts {
         orders: deps.orders.as_ref(),
         inventory: deps.inventory.as_ref(),
+        payments: deps.payments.as_ref(),
         clock: deps.clock.as_ref(),
     };
     Ok(shared::sqs::process(event.payload, |message| {
@@ -58,6 +60,7 @@ mod tests {
         let deps = Deps {
             orders: store.clone(),
             inventory: store.clone(),
+            payments: Arc::new(shared::memory::FakePayments::default()),
             clock: Arc::new(FixedClock::new(chrono::Utc::now())),
         };
         let event: SqsEvent = serde_json::from_value(event).unwrap();

@@ -1,3 +1,4 @@
-//! Compensation, fed by the compensation queue: gives a cancelled or failed order's stock back,
-//! exactly once. (The refund of a charged order joins here with the payment step.)
+//! Compensation, fed by the compensation queue: for a cancelled, declined or failed order,
+//! refunds its charge (or voids a payment that has not charged) and gives its stock back,
+//! exactly once.
 pub mod handler;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use compensate_order::handler::{self, Deps};
 use shared::adapters::dynamodb::{DynamoInventory, DynamoOrders};
+use shared::adapters::stripe::StripePayments;
 use shared::config;
 use shared::ports::SystemClock;
 
@@ -14,6 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = Deps {
         orders: Arc::new(DynamoOrders::from_env(&aws)?),
         inventory: Arc::new(DynamoInventory::from_env(&aws)?),
+        payments: Arc::new(StripePayments::from_env(&aws).await?),
         clock: Arc::new(SystemClock),
     };
     lambda_runtime::run(lambda_runtime::service_fn(|event| {

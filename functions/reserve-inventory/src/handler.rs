@@ -14,6 +14,7 @@ pub struct Deps {
     pub orders: Arc<dyn OrderRepository>,
     pub inventory: Arc<dyn Inventory>,
     pub payments: Arc<dyn OrderEvents>,
+    pub notifications: Arc<dyn OrderEvents>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -22,6 +23,7 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<Value, 
         orders: deps.orders.as_ref(),
         inventory: deps.inventory.as_ref(),
         next: deps.payments.as_ref(),
+        notifications: deps.notifications.as_ref(),
         clock: deps.clock.as_ref(),
     };
     Ok(shared::sqs::process(event.payload, |message| {
@@ -62,6 +64,7 @@ mod tests {
             orders: store.clone(),
             inventory: store.clone(),
             payments: payments.clone(),
+            notifications: Arc::new(RecordingEvents::default()),
             clock: Arc::new(FixedClock::new(chrono::Utc::now())),
         };
 

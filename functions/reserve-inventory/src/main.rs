@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use reserve_inventory::handler::{self, Deps};
 use shared::adapters::dynamodb::{DynamoInventory, DynamoOrders};
-use shared::adapters::sqs::{self, SqsPublisher};
+use shared::adapters::sqs::SqsPublisher;
 use shared::config;
 use shared::ports::SystemClock;
 
@@ -15,10 +15,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = Deps {
         orders: Arc::new(DynamoOrders::from_env(&aws)?),
         inventory: Arc::new(DynamoInventory::from_env(&aws)?),
-        payments: Arc::new(SqsPublisher::new(
-            sqs::client(&aws),
-            config::required("PAYMENT_QUEUE_URL")?,
-        )),
+        payments: Arc::new(SqsPublisher::from_env(&aws, "PAYMENT_QUEUE_URL")?),
+        notifications: Arc::new(SqsPublisher::from_env(&aws, "NOTIFICATION_QUEUE_URL")?),
         clock: Arc::new(SystemClock),
     };
     lambda_runtime::run(lambda_runtime::service_fn(|event| {

@@ -18,6 +18,7 @@ use local_stack::{sdk_config, seed};
 
 const USAGE: &str = "usage:
   local-stack bootstrap [--template template.yaml] [--endpoint http://127.0.0.1:5000] [--prefix local-] [--env-file .local/env] [--seed]
+                        [--stripe-endpoint http://127.0.0.1:8420]
   local-stack gateway   [--template template.yaml] [--endpoint http://127.0.0.1:5000] [--prefix local-]
                         [--port 3000] [--invoke-url http://127.0.0.1:9000] [--api-key-file .local/api-key]";
 
@@ -28,6 +29,7 @@ struct Args {
     prefix: String,
     env_file: Option<PathBuf>,
     seed: bool,
+    stripe_endpoint: Option<String>,
     port: u16,
     invoke_url: String,
     api_key_file: PathBuf,
@@ -45,6 +47,7 @@ fn parse(mut raw: impl Iterator<Item = String>) -> Result<Args> {
         prefix: "local-".into(),
         env_file: None,
         seed: false,
+        stripe_endpoint: None,
         port: 3000,
         invoke_url: "http://127.0.0.1:9000".into(),
         api_key_file: ".local/api-key".into(),
@@ -60,6 +63,7 @@ fn parse(mut raw: impl Iterator<Item = String>) -> Result<Args> {
             "--prefix" => args.prefix = value()?,
             "--env-file" => args.env_file = Some(value()?.into()),
             "--seed" => args.seed = true,
+            "--stripe-endpoint" => args.stripe_endpoint = Some(value()?),
             "--port" => args.port = value()?.parse().context("--port takes a number")?,
             "--invoke-url" => args.invoke_url = value()?,
             "--api-key-file" => args.api_key_file = value()?.into(),
@@ -83,6 +87,9 @@ async fn main() -> Result<()> {
     env.insert("AWS_REGION".into(), "us-east-1".into());
     env.insert("AWS_ACCESS_KEY_ID".into(), "test".into());
     env.insert("AWS_SECRET_ACCESS_KEY".into(), "test".into());
+    if let Some(stripe) = &args.stripe_endpoint {
+        env.insert("STRIPE_API_BASE".into(), stripe.clone());
+    }
     if args.seed {
         let products = created
             .name("ProductsTable")
@@ -94,6 +101,9 @@ async fn main() -> Result<()> {
         );
         if let Some(secret) = created.name("SigningKeySecret") {
             seed::signing_key(&config, secret).await?;
+        }
+        if let Some(secret) = created.name("PaymentProviderSecret") {
+            seed::payment_key(&config, secret).await?;
         }
         if let Some(users) = created.name("UsersTable")
             && let Some(password) = seed::demo_admin(&config, users).await?

@@ -42,6 +42,20 @@ pub async fn signing_key(config: &SdkConfig, secret: &str) -> Result<()> {
     Ok(())
 }
 
+/// The local payment provider's API key (localstripe takes any test key).
+pub const LOCAL_PAYMENT_KEY: &str = "sk_test_local";
+
+/// Puts the local payment provider's key where the payment functions read it.
+pub async fn payment_key(config: &SdkConfig, secret: &str) -> Result<()> {
+    aws_sdk_secretsmanager::Client::new(config)
+        .put_secret_value()
+        .secret_id(secret)
+        .secret_string(serde_json::json!({ "apiKey": LOCAL_PAYMENT_KEY }).to_string())
+        .send()
+        .await?;
+    Ok(())
+}
+
 /// The demo admin's email; its password is new on every start and printed.
 pub const DEMO_ADMIN: &str = "admin@example.com";
 

@@ -1,5 +1,8 @@
-//! The ports implemented on AWS: one module per external system.
+//! The ports implemented on outside systems: one module per system.
 
+pub mod carrier;
 pub mod dynamodb;
+pub mod notifier;
 pub mod secrets;
 pub mod sqs;
+pub mod stripe;

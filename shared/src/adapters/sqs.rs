@@ -12,11 +12,31 @@ use crate::ports::OrderEvents;
 pub struct SqsPublisher {
     client: Client,
     queue_url: String,
+    delay_seconds: Option<i32>,
 }
 
 impl SqsPublisher {
     pub fn new(client: Client, queue_url: String) -> Self {
-        Self { client, queue_url }
+        Self {
+            client,
+            queue_url,
+            delay_seconds: None,
+        }
+    }
+
+    /// Messages become visible only after `seconds` (at most 900): for parking work until a
+    /// dependency recovers.
+    pub fn delayed(mut self, seconds: u16) -> Self {
+        self.delay_seconds = Some(i32::from(seconds.min(900)));
+        self
+    }
+
+    /// A publisher to the queue whose URL is in the environment variable `name`.
+    pub fn from_env(
+        config: &aws_config::SdkConfig,
+        name: &'static str,
+    ) -> Result<Self, crate::config::ConfigError> {
+        Ok(Self::new(client(config), crate::config::required(name)?))
     }
 }
 
@@ -41,6 +61,7 @@ impl OrderEvents for SqsPublisher {
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
+            .set_delay_seconds(self.delay_seconds)
             .message_attributes("type", attribute(&kind)?)
             .message_attributes("correlationId", attribute(&message.correlation_id)?)
             .send()

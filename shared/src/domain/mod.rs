@@ -15,7 +15,9 @@ pub use caller::{Caller, Role};
 pub use ids::{CustomerId, IdempotencyKey, OrderId, PaymentMethod, ProductId};
 pub use money::MAX_AMOUNT;
 pub use money::{Currency, Money};
-pub use order::{HistoryEntry, IllegalTransition, Order, OrderItem, OrderStatus, Quantity};
+pub use order::{
+    HistoryEntry, IllegalTransition, Order, OrderItem, OrderStatus, Payment, PaymentState, Quantity,
+};
 pub use product::{MAX_STOCK, Product, ProductDraft, product_name, stock};
 
 /// Why a raw value was refused. The message is safe to show to the client; the caller adds the

@@ -162,6 +162,59 @@ pub struct Order {
     /// compensation that gives it back. Makes the release idempotent.
     #[serde(default)]
     pub stock_held: bool,
+    /// The payment at the provider, recorded before it is confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<Payment>,
+    /// The carrier's tracking number, once shipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+}
+
+/// An order's payment at the provider (a Stripe PaymentIntent). The intent is recorded on the
+/// order *before* it is confirmed, so every intent that could ever take money for an order is
+/// known to the order, and compensation can refund or void it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payment {
+    pub intent_id: String,
+    pub state: PaymentState,
+    /// The provider's refund, once the money went back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PaymentState {
+    /// Created, not confirmed: no money has moved, but a confirmation still could move it.
+    Started,
+    /// The money was taken.
+    Charged,
+    /// The provider refused the charge; nothing was taken.
+    Declined,
+    /// Compensation has claimed it and is refunding or voiding it.
+    Settling,
+    /// The money went back.
+    Refunded,
+    /// Cancelled before it was confirmed; it can never take money.
+    Voided,
+}
+
+impl PaymentState {
+    /// Whether compensation still has to refund or void it.
+    pub fn owes_settlement(self) -> bool {
+        matches!(self, Self::Started | Self::Charged | Self::Settling)
+    }
+}
+
+impl Payment {
+    pub fn started(intent_id: String) -> Self {
+        Self {
+            intent_id,
+            state: PaymentState::Started,
+            refund_id: None,
+        }
+    }
 }
 
 /// One line of an order's audit timeline.
@@ -230,22 +283,41 @@ impl Order {
             updated_at: now,
             version: 1,
             stock_held: false,
+            payment: None,
+            tracking_number: None,
         })
     }
 
-    /// The order after its stock went back to the catalog; `None` when it holds none, or is still
-    /// on its way (only a failed or cancelled order gives stock back).
-    pub fn stock_released(&self, now: DateTime<Utc>) -> Option<Self> {
-        let gives_back = matches!(
+    /// Whether the order ended without being fulfilled (cancelled, declined or failed), so its
+    /// stock and any payment must go back.
+    pub fn is_unfulfilled(&self) -> bool {
+        matches!(
             self.status,
             OrderStatus::Cancelled | OrderStatus::PaymentFailed | OrderStatus::Failed
-        );
-        (self.stock_held && gives_back).then(|| Self {
-            stock_held: false,
+        )
+    }
+
+    /// Whether compensation still has something to give back: held stock or an unsettled payment
+    /// of an unfulfilled order.
+    pub fn owes_compensation(&self) -> bool {
+        self.is_unfulfilled()
+            && (self.stock_held
+                || self
+                    .payment
+                    .as_ref()
+                    .is_some_and(|p| p.state.owes_settlement()))
+    }
+
+    /// The order after a change that is not a transition (a payment recorded, stock given back):
+    /// same status, next version, no history entry.
+    pub fn revised(&self, now: DateTime<Utc>, change: impl FnOnce(&mut Self)) -> Self {
+        let mut next = Self {
             updated_at: now.max(self.updated_at),
             version: self.version + 1,
             ..self.clone()
-        })
+        };
+        change(&mut next);
+        next
     }
 
     /// The history entry that records the order's creation.

@@ -28,7 +28,7 @@ pub fn problem(err: &AppError, info: &RequestInfo) -> Response<Body> {
     let (detail, errors): (String, &[FieldError]) = match err {
         AppError::Invalid(errors) => (summary(errors), errors),
         AppError::Unprocessable { detail, errors } => (detail.clone(), errors),
-        AppError::Dependency { .. } => {
+        AppError::Dependency { .. } | AppError::Unavailable(_) => {
             tracing::error!(error = %err.chain(), "dependency failure");
             (
                 "a service this request depends on is unavailable; retry later".into(),
@@ -68,7 +68,7 @@ pub fn problem(err: &AppError, info: &RequestInfo) -> Response<Body> {
                 .header("x-ratelimit-remaining", "0")
                 .header("x-ratelimit-reset", reset_at.to_string());
         }
-        AppError::Dependency { .. } | AppError::StaleVersion(_) => {
+        AppError::Dependency { .. } | AppError::Unavailable(_) | AppError::StaleVersion(_) => {
             builder = builder.header(http::header::RETRY_AFTER, "1");
         }
         _ => {}
@@ -124,7 +124,7 @@ fn classify(err: &AppError) -> (StatusCode, &'static str, &'static str) {
             "rate-limited",
             "Too many requests",
         ),
-        AppError::Dependency { .. } => (
+        AppError::Dependency { .. } | AppError::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "Service unavailable",

@@ -3,7 +3,9 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::domain::{Money, Order, OrderItem, OrderStatus, Product, ShippingAddress};
+use crate::domain::{
+    HistoryEntry, Money, Order, OrderItem, OrderStatus, PaymentState, Product, ShippingAddress,
+};
 use crate::ports::Page;
 use crate::service::Cursor;
 
@@ -18,6 +20,10 @@ pub struct OrderView<'a> {
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_status: Option<PaymentState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<&'a str>,
 }
 
 pub fn timestamp(at: DateTime<Utc>) -> String {
@@ -35,6 +41,8 @@ impl<'a> From<&'a Order> for OrderView<'a> {
             created_at: timestamp(order.created_at),
             updated_at: timestamp(order.updated_at),
             version: order.version,
+            payment_status: order.payment.as_ref().map(|p| p.state),
+            tracking_number: order.tracking_number.as_deref(),
         }
     }
 }
@@ -55,6 +63,30 @@ impl<'a> From<&'a Product> for ProductView<'a> {
             name: &product.name,
             unit_price: product.unit_price,
             available: product.available,
+        }
+    }
+}
+
+/// One transition of an order's timeline.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryView<'a> {
+    pub version: u64,
+    pub at: String,
+    pub from: Option<OrderStatus>,
+    pub to: OrderStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+}
+
+impl<'a> From<&'a HistoryEntry> for HistoryView<'a> {
+    fn from(entry: &'a HistoryEntry) -> Self {
+        Self {
+            version: entry.version,
+            at: timestamp(entry.at),
+            from: entry.from,
+            to: entry.to,
+            reason: entry.reason.as_deref(),
         }
     }
 }

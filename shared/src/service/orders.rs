@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    AddressInput, Caller, IdempotencyKey, Order, OrderId, OrderItem, OrderStatus, PaymentMethod,
-    ProductId, Quantity, ShippingAddress,
+    AddressInput, Caller, HistoryEntry, IdempotencyKey, Order, OrderId, OrderItem, OrderStatus,
+    PaymentMethod, ProductId, Quantity, ShippingAddress,
 };
 use crate::error::{AppError, FieldError};
 use crate::messages::{Envelope, MessageType};
@@ -265,6 +265,21 @@ pub async fn get_order(
 ) -> Result<Order, AppError> {
     match orders.get(id).await? {
         Some(order) if order.customer_id == caller.id => Ok(order),
+        _ => Err(AppError::NotFound("order")),
+    }
+}
+
+/// An order's timeline, oldest first: for its owner, or an admin (support looking into an
+/// order). Anyone else gets not found, as for the order itself.
+pub async fn order_history(
+    orders: &dyn OrderRepository,
+    caller: &Caller,
+    id: &OrderId,
+) -> Result<Vec<HistoryEntry>, AppError> {
+    match orders.get(id).await? {
+        Some(order) if order.customer_id == caller.id || caller.is_admin() => {
+            orders.history(id).await
+        }
         _ => Err(AppError::NotFound("order")),
     }
 }

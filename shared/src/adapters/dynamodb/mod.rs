@@ -4,12 +4,14 @@
 //!   each history entry. GSI `byCustomer` (`customerId`, `createdKey`) lists a customer's orders
 //!   newest first; GSI `byStatus` (`statusShard`, `updatedKey`) lists orders by status for
 //!   operators, spread over [`STATUS_SHARDS`] partitions per status.
+//! - dead letters: in the orders table, `pk = DEADLETTER#<queue>`, `sk = <message id>`.
 //! - products table: `pk = productId`.
 //! - idempotency table: `pk = <customerId>#<key>`, expiring through the `expiresAt` TTL.
 //!
 //! Every state change is a conditional write on the stored version.
 
 mod codec;
+mod dead_letters;
 mod health;
 mod idempotency;
 mod inventory;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{Item, from_item, n, s, to_item};
 use super::{failure, is_condition_failure};
-use crate::domain::{CustomerId, HistoryEntry, Order, OrderId};
+use crate::domain::{CustomerId, HistoryEntry, Order, OrderId, OrderStatus};
 use crate::error::AppError;
 use crate::ports::{IdempotencyClaim, OrderCursor, OrderRepository, Page};
 
@@ -20,6 +20,7 @@ pub const STATUS_SHARDS: u32 = 8;
 const ORDER_SK: &str = "ORDER";
 const HISTORY_PREFIX: &str = "HISTORY#";
 const BY_CUSTOMER: &str = "byCustomer";
+const BY_STATUS: &str = "byStatus";
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -121,6 +122,14 @@ impl DynamoOrders {
             table,
             idempotency_table: None,
         }
+    }
+
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(super) fn table(&self) -> &str {
+        &self.table
     }
 
     pub fn with_idempotency_table(mut self, table: String) -> Self {
@@ -303,5 +312,68 @@ impl OrderRepository for DynamoOrders {
                 return Ok(entries);
             }
         }
+    }
+    async fn update(&self, current: &Order, next: &Order) -> Result<(), AppError> {
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(order_item(next)?))
+            .condition_expression("#version = :expected")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":expected", n(current.version))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(AppError::StaleVersion("order"))
+            }
+            Err(err) => Err(failure("order update", err)),
+        }
+    }
+
+    /// Reads every shard of the status in the `byStatus` index (eventually consistent, which
+    /// is all the reconciler needs).
+    async fn changed_between(
+        &self,
+        status: OrderStatus,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Order>, AppError> {
+        let millis = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let mut orders = Vec::new();
+        for shard in 0..STATUS_SHARDS {
+            let mut start = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(BY_STATUS)
+                    .key_condition_expression(
+                        "statusShard = :shard AND updatedKey BETWEEN :from AND :to",
+                    )
+                    .expression_attribute_values(":shard", s(format!("{status}#{shard}")))
+                    .expression_attribute_values(":from", s(millis(from)))
+                    .expression_attribute_values(":to", s(millis(to)))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| failure("order status query", e))?;
+                for item in out.items.unwrap_or_default() {
+                    orders.push(from_item::<OrderRecord>(item)?.order);
+                }
+                start = out.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(orders)
     }
 }

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Runs localstripe (a stateful fake of the Stripe API) on loopback, as the payment provider of
+the local stack and the tests.
+
+Two adjustments to match Stripe, both small and both here rather than in the product:
+- Stripe declines its test card 4000 0000 0000 0002 (`pm_card_visa_chargeDeclined`) when it is
+  *charged*; localstripe declines it only when it is attached to a customer. The payment step
+  charges without attaching, so the card is made to decline on charge, as on Stripe.
+- localstripe listens on every interface; this listens on loopback only.
+
+With --parent-pid the server exits when that process is gone, so a test run that dies never
+leaves a server behind.
+"""
+
+import argparse
+import logging
+import os
+import threading
+import time
+
+from aiohttp import web
+from localstripe import resources, server
+
+DECLINED_ON_CHARGE = "4000000000000002"
+
+
+def exit_with(parent_pid: int) -> None:
+    while True:
+        try:
+            os.kill(parent_pid, 0)
+        except OSError:
+            os._exit(0)
+        time.sleep(1)
+
+
+def declines_like_stripe() -> None:
+    charging_is_declined = resources.PaymentMethod._charging_is_declined
+
+    def declined(self):
+        card = getattr(self, "_card_number", None)
+        return charging_is_declined(self) or (self.type == "card" and card == DECLINED_ON_CHARGE)
+
+    resources.PaymentMethod._charging_is_declined = declined
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8420)
+    parser.add_argument("--parent-pid", type=int)
+    parser.add_argument("--quiet", action="store_true", help="do not log every request")
+    args = parser.parse_args()
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        parser.error("the local stack listens on loopback only")
+    if args.parent_pid:
+        threading.Thread(target=exit_with, args=(args.parent_pid,), daemon=True).start()
+    declines_like_stripe()
+    access_log = None if args.quiet else logging.getLogger("aiohttp.access")
+    if access_log:
+        logging.basicConfig(level=logging.INFO)
+    web.run_app(server.app, host=args.host, port=args.port, access_log=access_log, print=None)
+
+
+if __name__ == "__main__":
+    main()

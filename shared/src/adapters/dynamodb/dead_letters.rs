@@ -1,0 +1,83 @@
+//! Dead letters live in the orders table under `pk = DEADLETTER#<queue>`, `sk = <message id>`:
+//! one item per message, so keeping a redelivered letter again overwrites it. They carry none
+//! of the index attributes, so they stay out of both GSIs.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::codec::{from_item, s, to_item};
+use super::failure;
+use super::orders::DynamoOrders;
+use crate::error::AppError;
+use crate::ports::{DeadLetter, DeadLetters};
+
+#[derive(Serialize, Deserialize)]
+struct DeadLetterRecord {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    letter: DeadLetter,
+}
+
+fn partition(queue: &str) -> String {
+    format!("DEADLETTER#{queue}")
+}
+
+#[async_trait]
+impl DeadLetters for DynamoOrders {
+    async fn keep(&self, letter: &DeadLetter) -> Result<(), AppError> {
+        let item = to_item(&DeadLetterRecord {
+            pk: partition(&letter.queue),
+            sk: letter.message_id.clone(),
+            letter: letter.clone(),
+        })?;
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| failure("dead letter", e))?;
+        Ok(())
+    }
+}
+
+impl DynamoOrders {
+    /// The letters kept from one dead-letter queue, for inspection and redrive.
+    pub async fn dead_letters(&self, queue: &str) -> Result<Vec<DeadLetter>, AppError> {
+        let mut letters = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(partition(queue)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| failure("dead letters", e))?;
+            for item in out.items.unwrap_or_default() {
+                letters.push(from_item::<DeadLetterRecord>(item)?.letter);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(letters);
+            }
+        }
+    }
+
+    /// Forgets a letter after it was sent back to its queue.
+    pub async fn forget_dead_letter(&self, letter: &DeadLetter) -> Result<(), AppError> {
+        self.client()
+            .delete_item()
+            .table_name(self.table())
+            .key("pk", s(partition(&letter.queue)))
+            .key("sk", s(&letter.message_id))
+            .send()
+            .await
+            .map_err(|e| failure("dead letter", e))?;
+        Ok(())
+    }
+}
