@@ -358,3 +358,108 @@ where
         "isBase64Encoded": false,
     }))
 }
+
+/// What the payment provider holds for one order: its charges that succeeded and the refunds
+/// made against them, read from localstripe's own API.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ProviderRecord {
+    pub charges: usize,
+    pub refunds: usize,
+}
+
+pub async fn provider_record(order_id: &str) -> ProviderRecord {
+    let base = localstripe_endpoint().await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let get = |url: String| {
+        let http = http.clone();
+        async move {
+            http.get(url)
+                .bearer_auth(STRIPE_KEY)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let mut record = ProviderRecord::default();
+    let mut after = String::new();
+    loop {
+        let page = get(format!("{base}/v1/payment_intents?limit=100{after}")).await;
+        let intents = page["data"].as_array().cloned().unwrap_or_default();
+        for intent in &intents {
+            if intent["metadata"]["order_id"] != order_id || intent["status"] != "succeeded" {
+                continue;
+            }
+            record.charges += 1;
+            let id = intent["id"].as_str().unwrap();
+            let refunds = get(format!("{base}/v1/refunds?payment_intent={id}")).await;
+            record.refunds += refunds["data"].as_array().map_or(0, Vec::len);
+        }
+        match intents.last() {
+            Some(last) if page["has_more"] == true => {
+                after = format!("&starting_after={}", last["id"].as_str().unwrap());
+            }
+            _ => return record,
+        }
+    }
+}
+
+/// A payment provider that can be taken down: a loopback proxy in front of localstripe that
+/// answers 503 while down, and counts the requests it got.
+#[derive(Clone)]
+pub struct FlakyProvider {
+    pub url: String,
+    up: Arc<std::sync::atomic::AtomicBool>,
+    requests: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FlakyProvider {
+    pub async fn start() -> Self {
+        use std::sync::atomic::Ordering;
+        let target = localstripe_endpoint().await.to_string();
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let (state_up, state_requests) = (up.clone(), requests.clone());
+        let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+            let (up, requests, http, target) = (
+                state_up.clone(),
+                state_requests.clone(),
+                http.clone(),
+                target.clone(),
+            );
+            async move {
+                requests.fetch_add(1, Ordering::SeqCst);
+                if !up.load(Ordering::SeqCst) {
+                    return (axum::http::StatusCode::SERVICE_UNAVAILABLE, Vec::new());
+                }
+                let (parts, body) = request.into_parts();
+                let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+                let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+                let mut forward = http.request(parts.method, format!("{target}{path}"));
+                for (name, value) in &parts.headers {
+                    if name != "host" {
+                        forward = forward.header(name, value);
+                    }
+                }
+                let answer = forward.body(body).send().await.unwrap();
+                let status = axum::http::StatusCode::from_u16(answer.status().as_u16()).unwrap();
+                (status, answer.bytes().await.unwrap().to_vec())
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, up, requests }
+    }
+
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

@@ -199,14 +199,29 @@ const KEY: &str = "test-client-key";
 /// The project's template behind a gateway, its functions in-process, the catalog and the first
 /// signing key seeded.
 async fn project_api() -> (Arc<TestEnv>, String) {
-    let env = Arc::new(TestEnv::new().await);
+    let template = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    project_api_on(&template, system_tests::payments().await).await
+}
+
+/// The project's template with 1 s visibility timeouts, so a failing message reaches its
+/// dead-letter queue in seconds rather than minutes.
+fn fast_redelivery_template() -> String {
+    std::fs::read_to_string(repo_root().join("template.yaml"))
+        .unwrap()
+        .replace("VisibilityTimeout: 60", "VisibilityTimeout: 1")
+}
+
+async fn project_api_on(
+    yaml: &str,
+    payments: Arc<dyn shared::ports::Payments>,
+) -> (Arc<TestEnv>, String) {
+    let env = Arc::new(TestEnv::with_template(yaml).await);
     env.seed().await;
     shared::service::accounts::rotate_signing_key(env.key_store().as_ref(), chrono::Utc::now())
         .await
         .unwrap();
-    let payments = system_tests::payments().await;
     let invoke_url = fake_lambda(real_functions(env.clone(), payments)).await;
-    let template = Template::load(&repo_root().join("template.yaml")).unwrap();
+    let template = Template::parse(yaml).unwrap();
     let api = start_gateway(&template, &env, &invoke_url, vec![KEY.into()]).await;
     // The queue consumers too, as `make run` polls them.
     let invoker = Invoker::new(&invoke_url, Duration::from_secs(30)).unwrap();
@@ -216,9 +231,9 @@ async fn project_api() -> (Arc<TestEnv>, String) {
     (env, api)
 }
 
-/// Polls the order until it reaches `status`, for at most 20 s.
+/// Polls the order until it reaches `status`, for at most 30 s.
 async fn await_status(api: &str, token: &str, id: &str, status: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (_, order) = call(
             api,
@@ -343,19 +358,66 @@ async fn register_log_in_order_and_read_through_the_gateway() {
     );
 }
 
+async fn stock(env: &TestEnv, product: &str) -> u32 {
+    env.catalog()
+        .get(&shared::domain::ProductId::parse(product).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .available
+}
+
+async fn history(api: &str, token: &str, id: &str) -> Vec<String> {
+    let (status, body) = call(
+        api,
+        "GET",
+        &format!("/orders/{id}/history"),
+        Some(token),
+        true,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["to"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[tokio::test]
-async fn a_placed_order_is_reserved_by_the_queue_consumer_and_a_sold_out_one_rejected() {
+async fn a_placed_order_completes_by_itself_and_a_sold_out_one_is_rejected() {
     let (env, api) = project_api().await;
     let ada = account(&api, "ada@example.com").await;
     let (_, placed) = place(&api, &ada, order_body()).await;
-    await_status(&api, &ada, placed["id"].as_str().unwrap(), "RESERVED").await;
-    let p1 = env
-        .catalog()
-        .get(&shared::domain::ProductId::parse("p-1").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(p1.available, 98, "2 of 100 reserved");
+    let id = placed["id"].as_str().unwrap();
+    let done = await_status(&api, &ada, id, "COMPLETED").await;
+    assert!(done["trackingNumber"].as_str().unwrap().starts_with("TRK"));
+    assert_eq!(done["paymentStatus"], "CHARGED");
+    assert_eq!(stock(&env, "p-1").await, 98, "2 of 100 taken");
+    assert_eq!(
+        history(&api, &ada, id).await,
+        ["PENDING", "RESERVED", "PAID", "SHIPPED", "COMPLETED"]
+    );
+    assert_eq!(
+        system_tests::provider_record(id).await,
+        system_tests::ProviderRecord {
+            charges: 1,
+            refunds: 0
+        }
+    );
+    let bob = account(&api, "bob@example.com").await;
+    let (status, _) = call(
+        &api,
+        "GET",
+        &format!("/orders/{id}/history"),
+        Some(&bob),
+        true,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "someone else's history is not found");
 
     let mut sold_out = order_body();
     sold_out["items"] = json!([{"productId": "p-4", "quantity": 1}]);
@@ -364,34 +426,231 @@ async fn a_placed_order_is_reserved_by_the_queue_consumer_and_a_sold_out_one_rej
 }
 
 #[tokio::test]
-async fn cancelling_a_reserved_order_gives_its_stock_back_through_the_compensation_queue() {
+async fn a_declined_card_ends_in_payment_failed_with_the_stock_back() {
     let (env, api) = project_api().await;
-    let stock = || async {
-        env.catalog()
-            .get(&shared::domain::ProductId::parse("p-1").unwrap())
-            .await
-            .unwrap()
-            .unwrap()
-            .available
-    };
+    let ada = account(&api, "ada@example.com").await;
+    let mut declined = order_body();
+    declined["paymentMethod"] = json!("pm_card_visa_chargeDeclined");
+    let (_, placed) = place(&api, &ada, declined).await;
+    let id = placed["id"].as_str().unwrap();
+    let failed = await_status(&api, &ada, id, "PAYMENT_FAILED").await;
+    assert_eq!(failed["paymentStatus"], "DECLINED");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stock(&env, "p-1").await != 100 {
+        assert!(Instant::now() < deadline, "the stock never came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(system_tests::provider_record(id).await.charges, 0);
+}
+
+/// Cancels race the pipeline at staggered moments; every order ends either cancelled with its
+/// stock and money back, or completed with its cancel refused: one outcome, never half of each.
+#[tokio::test]
+async fn cancels_racing_the_pipeline_resolve_to_exactly_one_outcome() {
+    let (env, api) = project_api().await;
+    let ada = account(&api, "ada@example.com").await;
+    let mut orders = Vec::new();
+    for delay_ms in [0u64, 100, 300, 600, 1000, 1500] {
+        let (_, placed) = place(&api, &ada, order_body()).await;
+        let id = placed["id"].as_str().unwrap().to_string();
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        let (status, _) = call(
+            &api,
+            "POST",
+            &format!("/orders/{id}/cancel"),
+            Some(&ada),
+            true,
+            None,
+        )
+        .await;
+        assert!(status == 200 || status == 409, "cancel answered {status}");
+        orders.push((id, status));
+    }
+    let mut completed = 0;
+    for (id, cancel) in &orders {
+        let expected = if *cancel == 200 {
+            "CANCELLED"
+        } else {
+            "COMPLETED"
+        };
+        let order = await_status(&api, &ada, id, expected).await;
+        let record = system_tests::provider_record(id).await;
+        if *cancel == 200 {
+            // Settled: whatever was charged went back.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let (_, order) = call(
+                    &api,
+                    "GET",
+                    &format!("/orders/{id}"),
+                    Some(&ada),
+                    true,
+                    None,
+                )
+                .await;
+                let settled = !matches!(
+                    order["paymentStatus"].as_str(),
+                    Some("STARTED" | "CHARGED" | "SETTLING")
+                );
+                if settled {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{id} never settled: {order}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            let record = system_tests::provider_record(id).await;
+            assert_eq!(record.refunds, record.charges, "{id}: refunded = charged");
+            assert!(record.charges <= 1);
+        } else {
+            assert_eq!(
+                record,
+                system_tests::ProviderRecord {
+                    charges: 1,
+                    refunds: 0
+                },
+                "{order}"
+            );
+            completed += 1;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stock(&env, "p-1").await != 100 - 2 * completed {
+        assert!(
+            Instant::now() < deadline,
+            "stock {} with {completed} completed",
+            stock(&env, "p-1").await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn cancelling_a_cancelled_order_gives_nothing_back_twice() {
+    let (env, api) = project_api().await;
     let ada = account(&api, "ada@example.com").await;
     let (_, placed) = place(&api, &ada, order_body()).await;
     let id = placed["id"].as_str().unwrap().to_string();
-    await_status(&api, &ada, &id, "RESERVED").await;
-    assert_eq!(stock().await, 98);
     let cancel_path = format!("/orders/{id}/cancel");
     let cancel = || call(&api, "POST", &cancel_path, Some(&ada), true, None);
     let (status, _) = cancel().await;
     assert_eq!(status, 200);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while stock().await != 100 {
+    while stock(&env, "p-1").await != 100 {
         assert!(Instant::now() < deadline, "the stock never came back");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let (status, _) = cancel().await;
     assert_eq!(status, 200, "cancelling again re-sends the compensation");
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(stock().await, 100, "which gives nothing back twice");
+    assert_eq!(
+        stock(&env, "p-1").await,
+        100,
+        "which gives nothing back twice"
+    );
+}
+
+/// A payment method the provider does not know fails every attempt: after 5 receives the message
+/// is dead-lettered, the dead-letter function keeps it and fails the order, and compensation
+/// gives the stock back.
+#[tokio::test]
+async fn a_poison_message_is_dead_lettered_after_five_receives_and_fails_its_order() {
+    let (env, api) =
+        project_api_on(&fast_redelivery_template(), system_tests::payments().await).await;
+    let ada = account(&api, "ada@example.com").await;
+    let mut poison = order_body();
+    poison["paymentMethod"] = json!("pm_does_not_exist");
+    let (_, placed) = place(&api, &ada, poison).await;
+    let id = placed["id"].as_str().unwrap();
+    await_status(&api, &ada, id, "FAILED").await;
+    let (_, body) = call(
+        &api,
+        "GET",
+        &format!("/orders/{id}/history"),
+        Some(&ada),
+        true,
+        None,
+    )
+    .await;
+    let reason = body["items"].as_array().unwrap().last().unwrap()["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.starts_with("OrderReserved dead-lettered to ")
+            && reason.contains("PaymentDeadLetterQueue after "),
+        "{reason}"
+    );
+    let kept = env
+        .orders()
+        .dead_letters(
+            env.name("PaymentDeadLetterQueue")
+                .rsplit('/')
+                .next()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1, "the message is kept for redrive");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stock(&env, "p-1").await != 100 {
+        assert!(Instant::now() < deadline, "the stock never came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The provider goes down: the breaker opens after a few failed calls and payments wait on the
+/// queue (none fails, none is dead-lettered); once it is back, every order completes, charged once.
+#[tokio::test]
+async fn a_provider_outage_opens_the_circuit_loses_nothing_and_orders_complete_after() {
+    use shared::adapters::stripe::{Resilience, StripePayments};
+    let provider = system_tests::FlakyProvider::start().await;
+    let resilience = Resilience {
+        breaker_cool_down: Duration::from_secs(3),
+        ..Resilience::default()
+    };
+    let payments = Arc::new(
+        StripePayments::new(&provider.url, system_tests::STRIPE_KEY.into(), resilience).unwrap(),
+    );
+    let (env, api) = project_api_on(&fast_redelivery_template(), payments).await;
+    let ada = account(&api, "ada@example.com").await;
+    provider.set_up(false);
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let (_, placed) = place(&api, &ada, order_body()).await;
+        ids.push(placed["id"].as_str().unwrap().to_string());
+    }
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let during = provider.requests();
+    for id in &ids {
+        let (_, order) = call(
+            &api,
+            "GET",
+            &format!("/orders/{id}"),
+            Some(&ada),
+            true,
+            None,
+        )
+        .await;
+        assert_eq!(order["status"], "RESERVED", "waiting, not failed: {order}");
+    }
+    // Without the breaker, 4 orders × (1 + redeliveries every ~1 s) × 3 attempts in 12 s would be
+    // well over 100 calls; with it, a few per cool-down.
+    assert!(
+        during < 60,
+        "{during} calls reached a provider that was down"
+    );
+    provider.set_up(true);
+    for id in &ids {
+        await_status(&api, &ada, id, "COMPLETED").await;
+        assert_eq!(
+            system_tests::provider_record(id).await,
+            system_tests::ProviderRecord {
+                charges: 1,
+                refunds: 0
+            }
+        );
+    }
+    assert!(env.drain("PaymentDeadLetterQueue").await.is_empty());
 }
 
 #[tokio::test]

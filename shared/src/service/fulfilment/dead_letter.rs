@@ -39,8 +39,8 @@ pub async fn dead_letter(ports: &DeadLetterPorts<'_>, letter: &DeadLetter) -> Re
         return Ok(());
     }
     let reason = format!(
-        "{:?} gave up after {} receives ({})",
-        message.kind, letter.receives, letter.queue
+        "{:?} dead-lettered to {} after {} receives",
+        message.kind, letter.queue, letter.receives
     );
     let (failed, entry) = transition(&order, OrderStatus::Failed, ports.clock.now(), Some(reason))?;
     ports.orders.apply(&order, &failed, &entry).await?;

@@ -409,7 +409,7 @@ async fn a_dead_letter_fails_its_order_and_compensation_refunds_it() {
     let last = w.store.history(&id).await.unwrap().pop().unwrap();
     assert_eq!(
         last.reason.as_deref(),
-        Some("OrderPaid gave up after 5 receives (local-ShippingDLQ)")
+        Some("OrderPaid dead-lettered to local-ShippingDLQ after 5 receives")
     );
     assert_eq!(w.payments.refunds(&id), 1);
     assert_eq!(w.store.dead_letters().len(), 1, "kept once");
