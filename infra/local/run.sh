@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: the whole system on loopback. Starts moto, creates what template.yaml declares,
+# `make run`: the whole system on loopback. Starts moto and localstripe (the payment provider),
+# creates what template.yaml declares,
 # seeds the demo catalog, and runs every function under `cargo lambda watch` (hot reload).
 # Ctrl-C stops everything it started.
 set -euo pipefail
@@ -9,6 +10,7 @@ LOCAL=${LOCAL:-.local}
 MOTO_PORT=${MOTO_PORT:-5000}
 INVOKE_PORT=${INVOKE_PORT:-9000}
 API_PORT=${API_PORT:-3000}
+STRIPE_PORT=${STRIPE_PORT:-8420}
 PY=${PY:-.venv/bin/python}
 ENDPOINT="http://127.0.0.1:${MOTO_PORT}"
 mkdir -p "$LOCAL"
@@ -26,6 +28,8 @@ trap cleanup EXIT INT TERM HUP
 started=$(date +%s)
 "$PY" infra/local/moto_server.py --port "$MOTO_PORT" --parent-pid $$ --quiet >"$LOCAL/moto.log" 2>&1 &
 echo $! >"$LOCAL/moto.pid"
+"$PY" infra/local/localstripe_server.py --port "$STRIPE_PORT" --parent-pid $$ --quiet >"$LOCAL/localstripe.log" 2>&1 &
+echo $! >"$LOCAL/localstripe.pid"
 
 echo "building the workspace (the first build on a fresh machine takes several minutes)"
 cargo build --workspace --bins
@@ -41,7 +45,8 @@ PY
   sleep 0.2
 done
 
-./target/debug/local-stack bootstrap --endpoint "$ENDPOINT" --seed --env-file "$LOCAL/env"
+./target/debug/local-stack bootstrap --endpoint "$ENDPOINT" --seed --env-file "$LOCAL/env" \
+  --stripe-endpoint "http://127.0.0.1:$STRIPE_PORT"
 
 cargo lambda watch --env-file "$LOCAL/env" --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" &
 echo $! >"$LOCAL/watch.pid"
@@ -63,6 +68,7 @@ The order service runs locally ($(($(date +%s) - started)) s to start).
   API (local API Gateway)     $API      API key (x-api-key): $KEY
   functions (cargo lambda)    http://127.0.0.1:$INVOKE_PORT  (Lambda Invoke API; edits reload)
   moto (DynamoDB, SQS, ...)   $ENDPOINT   log: $LOCAL/moto.log
+  localstripe (payments)      http://127.0.0.1:$STRIPE_PORT   cards: pm_card_visa, pm_card_visa_chargeDeclined
   demo admin                  admin@example.com / $(cat "$LOCAL/admin-password" 2>/dev/null)
 
 Try, in another terminal:
@@ -77,6 +83,8 @@ Try, in another terminal:
        -H 'Idempotency-Key: demo-1' -d '{"items":[{"productId":"p-1","quantity":2}],"paymentMethod":"pm_card_visa",
        "shippingAddress":{"name":"Ada Lovelace","line1":"1 Main St","city":"London","postalCode":"N1 1AA","country":"GB"}}'
   curl -s \$API/orders -H "x-api-key: \$KEY" -H "Authorization: Bearer \$TOKEN"
+  # a few seconds later the order is COMPLETED; its timeline:
+  curl -s \$API/orders/ORDER_ID/history -H "x-api-key: \$KEY" -H "Authorization: Bearer \$TOKEN"
 (README.md has the whole walkthrough)
 
 Ctrl-C stops everything.

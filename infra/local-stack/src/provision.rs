@@ -50,12 +50,12 @@ pub async fn provision(
     stage: &str,
 ) -> Result<Provisioned> {
     let mut scope = Scope::default();
+    scope.refs.extend(template.parameter_defaults());
     scope.refs.insert("Stage".into(), stage.into());
     scope.refs.insert("AWS::Region".into(), "us-east-1".into());
     scope
         .refs
         .insert("AWS::StackName".into(), format!("{prefix}stack"));
-    scope.refs.insert("LogLevel".into(), "INFO".into());
     template.evaluate_conditions(&mut scope)?;
 
     let dynamodb = aws_sdk_dynamodb::Client::new(config);

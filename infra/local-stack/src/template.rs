@@ -137,6 +137,25 @@ impl Template {
     }
 
     /// Evaluates the template's `Conditions` (`Fn::Equals`, `Fn::Not`) into `scope`.
+    /// The parameters that declare a `Default`, with it.
+    pub fn parameter_defaults(&self) -> Vec<(String, String)> {
+        let Some(parameters) = self.doc.get("Parameters").and_then(Value::as_mapping) else {
+            return Vec::new();
+        };
+        parameters
+            .iter()
+            .filter_map(|(name, parameter)| {
+                let default = match parameter.get("Default")? {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => return None,
+                };
+                Some((name.as_str()?.to_string(), default))
+            })
+            .collect()
+    }
+
     pub fn evaluate_conditions(&self, scope: &mut Scope) -> Result<()> {
         let Some(conditions) = self.doc.get("Conditions").and_then(Value::as_mapping) else {
             return Ok(());
