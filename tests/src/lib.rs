@@ -463,3 +463,19 @@ impl FlakyProvider {
         self.requests.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
+
+/// Runs an SQS consumer as the Lambda runtime would: the event in, its batch response out.
+pub async fn as_sqs<F, Fut>(payload: serde_json::Value, handle: F) -> Answer
+where
+    F: FnOnce(lambda_runtime::LambdaEvent<aws_lambda_events::sqs::SqsEvent>) -> Fut,
+    Fut: std::future::Future<Output = Result<serde_json::Value, std::convert::Infallible>>,
+{
+    let event = serde_json::from_value(payload)
+        .map_err(|e| serde_json::json!({"errorMessage": e.to_string()}))?;
+    let Ok(response) = handle(lambda_runtime::LambdaEvent::new(
+        event,
+        lambda_runtime::Context::default(),
+    ))
+    .await;
+    Ok(response)
+}

@@ -20,7 +20,7 @@ use local_stack::template::Template;
 use serde_json::{Value, json};
 use shared::adapters::dynamodb::TableProbe;
 use shared::ports::{Catalog, SystemClock};
-use system_tests::{Answer, TestEnv, as_proxy, fake_lambda, repo_root};
+use system_tests::{Answer, TestEnv, as_proxy, as_sqs, fake_lambda, repo_root};
 
 type Dispatch =
     Arc<dyn Fn(String, Value) -> futures::future::BoxFuture<'static, Answer> + Send + Sync>;
@@ -112,20 +112,17 @@ fn real_functions(env: Arc<TestEnv>, payments: Arc<dyn shared::ports::Payments>)
                     as_proxy(payload, |r| put_product::handler::handle(&deps, r)).await
                 }
                 "reserve-inventory" => {
-                    let event = serde_json::from_value(payload).map_err(|e| json!({"errorMessage": e.to_string()}))?;
-                    let deps = reserve_inventory::handler::Deps {
+                                        let deps = reserve_inventory::handler::Deps {
                         orders: env.orders(),
                         inventory: env.inventory(),
                         payments: env.publisher("PaymentQueue"),
                         notifications: env.publisher("NotificationQueue"),
                         clock: clock(),
                     };
-                    let Ok(response) = reserve_inventory::handler::handle(&deps, LambdaEvent::new(event, Context::default())).await;
-                    Ok(response)
+                    as_sqs(payload, |e| reserve_inventory::handler::handle(&deps, e)).await
                 }
                 "process-payment" => {
-                    let event = serde_json::from_value(payload).map_err(|e| json!({"errorMessage": e.to_string()}))?;
-                    let deps = process_payment::handler::Deps {
+                                        let deps = process_payment::handler::Deps {
                         orders: env.orders(),
                         payments,
                         shipping: env.publisher("ShippingQueue"),
@@ -133,46 +130,37 @@ fn real_functions(env: Arc<TestEnv>, payments: Arc<dyn shared::ports::Payments>)
                         later: Arc::new(shared::adapters::sqs::SqsPublisher::new(env.sqs(), env.name("PaymentQueue")).delayed(1)),
                         clock: clock(),
                     };
-                    let Ok(response) = process_payment::handler::handle(&deps, LambdaEvent::new(event, Context::default())).await;
-                    Ok(response)
+                    as_sqs(payload, |e| process_payment::handler::handle(&deps, e)).await
                 }
                 "ship-order" => {
-                    let event = serde_json::from_value(payload).map_err(|e| json!({"errorMessage": e.to_string()}))?;
-                    let deps = ship_order::handler::Deps {
+                                        let deps = ship_order::handler::Deps {
                         orders: env.orders(),
                         carrier: Arc::new(shared::adapters::carrier::BuiltInCarrier),
                         notifications: env.publisher("NotificationQueue"),
                         clock: clock(),
                     };
-                    let Ok(response) = ship_order::handler::handle(&deps, LambdaEvent::new(event, Context::default())).await;
-                    Ok(response)
+                    as_sqs(payload, |e| ship_order::handler::handle(&deps, e)).await
                 }
                 "notify-customer" => {
-                    let event = serde_json::from_value(payload).map_err(|e| json!({"errorMessage": e.to_string()}))?;
-                    let deps = notify_customer::handler::Deps {
+                                        let deps = notify_customer::handler::Deps {
                         orders: env.orders(),
                         notifier: Arc::new(shared::adapters::notifier::LogNotifier),
                         clock: clock(),
                     };
-                    let Ok(response) = notify_customer::handler::handle(&deps, LambdaEvent::new(event, Context::default())).await;
-                    Ok(response)
+                    as_sqs(payload, |e| notify_customer::handler::handle(&deps, e)).await
                 }
                 "compensate-order" => {
-                    let event = serde_json::from_value(payload).map_err(|e| json!({"errorMessage": e.to_string()}))?;
-                    let deps = compensate_order::handler::Deps { orders: env.orders(), inventory: env.inventory(), payments, clock: clock() };
-                    let Ok(response) = compensate_order::handler::handle(&deps, LambdaEvent::new(event, Context::default())).await;
-                    Ok(response)
+                                        let deps = compensate_order::handler::Deps { orders: env.orders(), inventory: env.inventory(), payments, clock: clock() };
+                    as_sqs(payload, |e| compensate_order::handler::handle(&deps, e)).await
                 }
                 "dead-letter" => {
-                    let event = serde_json::from_value(payload).map_err(|e| json!({"errorMessage": e.to_string()}))?;
-                    let deps = dead_letter::handler::Deps {
+                                        let deps = dead_letter::handler::Deps {
                         orders: env.orders(),
                         letters: env.orders(),
                         compensation: env.publisher("CompensationQueue"),
                         clock: clock(),
                     };
-                    let Ok(response) = dead_letter::handler::handle(&deps, LambdaEvent::new(event, Context::default())).await;
-                    Ok(response)
+                    as_sqs(payload, |e| dead_letter::handler::handle(&deps, e)).await
                 }
                 "get-order-history" => {
                     let deps = get_order_history::handler::Deps { limit: env.limit("api", 1000), orders: env.orders() };
