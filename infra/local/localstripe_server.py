@@ -14,23 +14,13 @@ leaves a server behind.
 
 import argparse
 import logging
-import os
-import threading
-import time
 
 from aiohttp import web
 from localstripe import resources, server
 
+from parent_watch import exit_with
+
 DECLINED_ON_CHARGE = "4000000000000002"
-
-
-def exit_with(parent_pid: int) -> None:
-    while True:
-        try:
-            os.kill(parent_pid, 0)
-        except OSError:
-            os._exit(0)
-        time.sleep(1)
 
 
 def declines_like_stripe() -> None:
@@ -53,7 +43,7 @@ def main() -> None:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the local stack listens on loopback only")
     if args.parent_pid:
-        threading.Thread(target=exit_with, args=(args.parent_pid,), daemon=True).start()
+        exit_with(args.parent_pid)
     declines_like_stripe()
     access_log = None if args.quiet else logging.getLogger("aiohttp.access")
     if access_log:

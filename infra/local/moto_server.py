@@ -18,21 +18,11 @@ import collections
 import io
 import json
 import logging
-import os
-import threading
-import time
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
 
-
-def exit_with(parent_pid: int) -> None:
-    while True:
-        try:
-            os.kill(parent_pid, 0)
-        except OSError:
-            os._exit(0)
-        time.sleep(1)
+from parent_watch import exit_with
 
 
 class RequestCounter:
@@ -74,7 +64,7 @@ def main() -> None:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the local stack listens on loopback only")
     if args.parent_pid:
-        threading.Thread(target=exit_with, args=(args.parent_pid,), daemon=True).start()
+        exit_with(args.parent_pid)
     if args.quiet:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
     app = RequestCounter(DomainDispatcherApplication(create_backend_app))
