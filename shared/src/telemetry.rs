@@ -30,7 +30,8 @@ fn namespace() -> String {
 }
 
 /// One CloudWatch metric in Embedded Metric Format: a JSON line on stdout that CloudWatch Logs
-/// turns into a metric, with no API call and no extra latency.
+/// turns into a metric, with no API call and no extra latency. It is published both with its
+/// dimensions and without any (the aggregate that alarms watch).
 pub fn metric(name: &str, value: f64, dimensions: &[(&str, &str)]) {
     println!("{}", emf(name, value, dimensions, chrono::Utc::now()));
 }
@@ -47,7 +48,7 @@ fn emf(
             "Timestamp": at.timestamp_millis(),
             "CloudWatchMetrics": [{
                 "Namespace": namespace(),
-                "Dimensions": [keys],
+                "Dimensions": [keys, []],
                 "Metrics": [{"Name": name, "Unit": "Count"}],
             }],
         },
@@ -67,7 +68,7 @@ mod tests {
         let doc = super::emf("DeadLetters", 1.0, &[("Queue", "payment-dlq")], at);
         assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000_i64);
         let directive = &doc["_aws"]["CloudWatchMetrics"][0];
-        assert_eq!(directive["Dimensions"], serde_json::json!([["Queue"]]));
+        assert_eq!(directive["Dimensions"], serde_json::json!([["Queue"], []]));
         assert_eq!(directive["Metrics"][0]["Name"], "DeadLetters");
         assert_eq!(doc["DeadLetters"], 1.0);
         assert_eq!(doc["Queue"], "payment-dlq");

@@ -1,7 +1,7 @@
 //! Invariants of `template.yaml` that review alone would miss: every function crate is deployed
 //! and every deployed function has a crate; every queue dead-letters after 5 receives and hides a
 //! message long enough for its consumer; SQS consumers report partial failures; no policy grants
-//! a wildcard.
+//! a wildcard; every alarm names a runbook that exists.
 
 // Test helpers panic on unexpected values by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -155,5 +155,29 @@ fn no_policy_grants_a_wildcard_resource_or_action() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn every_alarm_names_a_runbook_that_exists() {
+    let (_, doc) = template();
+    let resources = doc["Resources"].as_mapping().unwrap();
+    let alarms: Vec<_> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .collect();
+    assert!(!alarms.is_empty(), "the template declares alarms");
+    for (id, alarm) in alarms {
+        let description = alarm["Properties"]["AlarmDescription"]
+            .as_str()
+            .unwrap_or_default();
+        let runbook = description
+            .split("Runbook: ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{id:?} names no runbook: {description}"));
+        assert!(
+            root().join(runbook.trim()).is_file(),
+            "{id:?}: {runbook} does not exist"
+        );
     }
 }
