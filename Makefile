@@ -21,13 +21,14 @@ LOCALSTRIPE_VERSION := 1.15.10
 CARGO_LAMBDA_VERSION := 1.9.2
 CARGO_DENY_VERSION  := 0.20.2
 
-.PHONY: help deps rust-tools run stop test lint fmt clippy deny build
+.PHONY: help deps rust-tools run stop cost test lint fmt clippy deny build
 
 help:
 	@echo "make run    the whole system on loopback: moto, tables/queues from template.yaml, demo catalog,"
 	@echo "            every function under cargo lambda watch, the local API on http://127.0.0.1:3000"
 	@echo "make stop   stop a stack left running"
-	@echo "make test   install what is missing, run every test (unit, handler, adapter and API tests against moto)"
+	@echo "make cost   with make run running: time one order to COMPLETED and count what it cost"
+	@echo "make test   install what is missing, run every test (unit, property, handler, adapter, API, saga; moto + localstripe)"
 	@echo "make lint   cargo fmt --check, clippy -D warnings, cargo deny"
 
 # ---------------------------------------------------------------- installs
@@ -51,6 +52,9 @@ run: deps
 
 stop:
 	@bash infra/local/stop.sh
+
+cost:
+	@bash infra/local/order-cost.sh
 
 # ---------------------------------------------------------------- test
 build:

@@ -52,7 +52,8 @@ cargo lambda watch --env-file "$LOCAL/env" --invoke-address 127.0.0.1 --invoke-p
 echo $! >"$LOCAL/watch.pid"
 
 ./target/debug/local-stack gateway --endpoint "$ENDPOINT" --port "$API_PORT" \
-  --invoke-url "http://127.0.0.1:$INVOKE_PORT" --api-key-file "$LOCAL/api-key" &
+  --invoke-url "http://127.0.0.1:$INVOKE_PORT" --api-key-file "$LOCAL/api-key" \
+  > >(tee "$LOCAL/gateway.log") 2>&1 &
 echo $! >"$LOCAL/gateway.pid"
 
 for _ in $(seq 1 100); do

@@ -114,10 +114,6 @@ impl CircuitBreaker {
             State::Closed { failures }
         };
     }
-
-    pub fn is_open(&self, now: Instant) -> bool {
-        matches!(*self.lock(), State::Open { until } if now < until)
-    }
 }
 
 #[cfg(test)]

@@ -25,8 +25,10 @@ pub fn init() {
 
 /// The namespace of the service's CloudWatch metrics (`METRICS_NAMESPACE`, default
 /// `OrderService`); alarms in template.yaml watch it.
-fn namespace() -> String {
-    std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| "OrderService".into())
+/// Read once per container, like the rest of the configuration.
+fn namespace() -> &'static str {
+    static NAMESPACE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAMESPACE.get_or_init(|| crate::config::optional("METRICS_NAMESPACE", "OrderService"))
 }
 
 /// One CloudWatch metric in Embedded Metric Format: a JSON line on stdout that CloudWatch Logs

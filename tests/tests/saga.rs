@@ -6,10 +6,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::future::Future;
+use std::sync::Arc;
 
 use chrono::Utc;
 use shared::adapters::carrier::BuiltInCarrier;
+use shared::adapters::dynamodb::{DynamoInventory, DynamoOrders};
 use shared::adapters::notifier::LogNotifier;
+use shared::adapters::sqs::SqsPublisher;
+use shared::adapters::stripe::StripePayments;
 use shared::domain::{Caller, CustomerId, OrderId, OrderStatus, PaymentState, ProductId, Role};
 use shared::error::AppError;
 use shared::messages::{Envelope, MessageType};
@@ -53,20 +57,76 @@ async fn placed_order(env: &TestEnv) -> Envelope {
     Envelope::new(MessageType::OrderPlaced, order.id, "corr", Utc::now())
 }
 
-/// The queues the steps hand orders to (nobody consumes them here: each step is called directly).
-struct Queues {
-    payment: std::sync::Arc<shared::adapters::sqs::SqsPublisher>,
-    shipping: std::sync::Arc<shared::adapters::sqs::SqsPublisher>,
-    notification: std::sync::Arc<shared::adapters::sqs::SqsPublisher>,
-    compensation: std::sync::Arc<shared::adapters::sqs::SqsPublisher>,
+/// One set of the real adapters, and the ports of every step over them. The queues the steps
+/// hand orders to are real but nobody consumes them here: each step is called directly.
+struct Rig {
+    orders: Arc<DynamoOrders>,
+    inventory: Arc<DynamoInventory>,
+    payments: Arc<StripePayments>,
+    payment: Arc<SqsPublisher>,
+    shipping: Arc<SqsPublisher>,
+    notification: Arc<SqsPublisher>,
+    compensation: Arc<SqsPublisher>,
 }
 
-fn queues(env: &TestEnv) -> Queues {
-    Queues {
-        payment: env.publisher("PaymentQueue"),
-        shipping: env.publisher("ShippingQueue"),
-        notification: env.publisher("NotificationQueue"),
-        compensation: env.publisher("CompensationQueue"),
+impl Rig {
+    async fn new(env: &TestEnv) -> Self {
+        Self {
+            orders: env.orders(),
+            inventory: env.inventory(),
+            payments: payments().await,
+            payment: env.publisher("PaymentQueue"),
+            shipping: env.publisher("ShippingQueue"),
+            notification: env.publisher("NotificationQueue"),
+            compensation: env.publisher("CompensationQueue"),
+        }
+    }
+
+    fn reserve(&self) -> ReservePorts<'_> {
+        ReservePorts {
+            orders: self.orders.as_ref(),
+            inventory: self.inventory.as_ref(),
+            next: self.payment.as_ref(),
+            notifications: self.notification.as_ref(),
+            clock: &SystemClock,
+        }
+    }
+
+    fn pay(&self) -> PayPorts<'_> {
+        PayPorts {
+            orders: self.orders.as_ref(),
+            payments: self.payments.as_ref(),
+            next: self.shipping.as_ref(),
+            compensation: self.compensation.as_ref(),
+            later: self.payment.as_ref(),
+            clock: &SystemClock,
+        }
+    }
+
+    fn ship(&self) -> ShipPorts<'_> {
+        ShipPorts {
+            orders: self.orders.as_ref(),
+            carrier: &BuiltInCarrier,
+            next: self.notification.as_ref(),
+            clock: &SystemClock,
+        }
+    }
+
+    fn notify(&self) -> NotifyPorts<'_> {
+        NotifyPorts {
+            orders: self.orders.as_ref(),
+            notifier: &LogNotifier,
+            clock: &SystemClock,
+        }
+    }
+
+    fn compensate(&self) -> CompensatePorts<'_> {
+        CompensatePorts {
+            orders: self.orders.as_ref(),
+            inventory: self.inventory.as_ref(),
+            payments: self.payments.as_ref(),
+            clock: &SystemClock,
+        }
     }
 }
 
@@ -80,38 +140,13 @@ async fn stock(env: &TestEnv) -> u32 {
 }
 
 async fn run_saga(env: &TestEnv, message: &Envelope, copies: usize, concurrently: bool) {
-    let (orders, inventory, payments) = (env.orders(), env.inventory(), payments().await);
-    let q = queues(env);
-    let reserve_ports = ReservePorts {
-        orders: orders.as_ref(),
-        inventory: inventory.as_ref(),
-        next: q.payment.as_ref(),
-        notifications: q.notification.as_ref(),
-        clock: &SystemClock,
-    };
-    deliver(copies, concurrently, || reserve(&reserve_ports, message)).await;
-    let pay_ports = PayPorts {
-        orders: orders.as_ref(),
-        payments: payments.as_ref(),
-        next: q.shipping.as_ref(),
-        compensation: q.compensation.as_ref(),
-        later: q.payment.as_ref(),
-        clock: &SystemClock,
-    };
-    deliver(copies, concurrently, || pay(&pay_ports, message)).await;
-    let ship_ports = ShipPorts {
-        orders: orders.as_ref(),
-        carrier: &BuiltInCarrier,
-        next: q.notification.as_ref(),
-        clock: &SystemClock,
-    };
-    deliver(copies, concurrently, || ship(&ship_ports, message)).await;
-    let notify_ports = NotifyPorts {
-        orders: orders.as_ref(),
-        notifier: &LogNotifier,
-        clock: &SystemClock,
-    };
-    deliver(copies, concurrently, || notify(&notify_ports, message)).await;
+    let rig = Rig::new(env).await;
+    let (reserving, paying) = (rig.reserve(), rig.pay());
+    let (shipping, notifying) = (rig.ship(), rig.notify());
+    deliver(copies, concurrently, || reserve(&reserving, message)).await;
+    deliver(copies, concurrently, || pay(&paying, message)).await;
+    deliver(copies, concurrently, || ship(&shipping, message)).await;
+    deliver(copies, concurrently, || notify(&notifying, message)).await;
 }
 
 #[tokio::test]
@@ -143,32 +178,16 @@ async fn every_step_delivered_1_2_and_5_times_has_exactly_one_effect() {
 async fn a_compensation_delivered_5_times_at_once_refunds_and_restocks_once() {
     let env = TestEnv::new().await;
     let message = placed_order(&env).await;
-    let (orders, inventory, payments) = (env.orders(), env.inventory(), payments().await);
-    let q = queues(&env);
-    let reserve_ports = ReservePorts {
-        orders: orders.as_ref(),
-        inventory: inventory.as_ref(),
-        next: q.payment.as_ref(),
-        notifications: q.notification.as_ref(),
-        clock: &SystemClock,
-    };
-    reserve(&reserve_ports, &message).await.unwrap();
-    let pay_ports = PayPorts {
-        orders: orders.as_ref(),
-        payments: payments.as_ref(),
-        next: q.shipping.as_ref(),
-        compensation: q.compensation.as_ref(),
-        later: q.payment.as_ref(),
-        clock: &SystemClock,
-    };
-    pay(&pay_ports, &message).await.unwrap();
+    let rig = Rig::new(&env).await;
+    reserve(&rig.reserve(), &message).await.unwrap();
+    pay(&rig.pay(), &message).await.unwrap();
     let caller = Caller {
         id: CustomerId::parse("c-1").unwrap(),
         role: Role::Customer,
     };
     shared::service::orders::cancel_order(
-        orders.as_ref(),
-        q.compensation.as_ref(),
+        rig.orders.as_ref(),
+        rig.compensation.as_ref(),
         &SystemClock,
         &caller,
         &message.order_id,
@@ -177,16 +196,11 @@ async fn a_compensation_delivered_5_times_at_once_refunds_and_restocks_once() {
     .await
     .unwrap();
 
-    let ports = CompensatePorts {
-        orders: orders.as_ref(),
-        inventory: inventory.as_ref(),
-        payments: payments.as_ref(),
-        clock: &SystemClock,
-    };
+    let ports = rig.compensate();
     deliver(5, true, || compensate(&ports, &message)).await;
     deliver(2, false, || compensate(&ports, &message)).await;
 
-    let order = orders.get(&message.order_id).await.unwrap().unwrap();
+    let order = rig.orders.get(&message.order_id).await.unwrap().unwrap();
     assert_eq!(order.status, OrderStatus::Cancelled);
     assert_eq!(
         order.payment.as_ref().map(|p| p.state),
@@ -208,8 +222,7 @@ async fn the_payment_key_is_read_from_secrets_manager_and_a_placeholder_is_refus
     let env = TestEnv::new().await;
     let secret = env.name("PaymentProviderSecret");
     let endpoint = system_tests::localstripe_endpoint().await;
-    let refused =
-        shared::adapters::stripe::StripePayments::from_secret(&env.config, &secret, endpoint).await;
+    let refused = StripePayments::from_secret(&env.config, &secret, endpoint).await;
     assert!(
         matches!(&refused, Err(e) if e.chain().contains("holds no Stripe API key")),
         "the template's placeholder is not a key"
@@ -217,10 +230,9 @@ async fn the_payment_key_is_read_from_secrets_manager_and_a_placeholder_is_refus
     local_stack::seed::payment_key(&env.config, &secret)
         .await
         .unwrap();
-    let payments =
-        shared::adapters::stripe::StripePayments::from_secret(&env.config, &secret, endpoint)
-            .await
-            .unwrap();
+    let payments = StripePayments::from_secret(&env.config, &secret, endpoint)
+        .await
+        .unwrap();
     let order = shared::memory::order(OrderId::generate(), "c-1", Utc::now());
     let intent = shared::ports::Payments::start(&payments, &order)
         .await

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use cancel_order::handler::{self, Deps};
 use shared::adapters::dynamodb::DynamoOrders;
-use shared::adapters::sqs::{self, SqsPublisher};
+use shared::adapters::sqs::SqsPublisher;
 use shared::config;
 use shared::ports::SystemClock;
 use shared::service::limits::RateLimit;
@@ -16,10 +16,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let deps = Deps {
         limit: RateLimit::from_env(&aws)?,
         orders: Arc::new(DynamoOrders::from_env(&aws)?),
-        events: Arc::new(SqsPublisher::new(
-            sqs::client(&aws),
-            config::required("COMPENSATION_QUEUE_URL")?,
-        )),
+        events: Arc::new(SqsPublisher::from_env(&aws, "COMPENSATION_QUEUE_URL")?),
         clock: Arc::new(SystemClock),
     };
     lambda_http::run(lambda_http::service_fn(|req| handler::handle(&deps, req))).await

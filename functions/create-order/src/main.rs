@@ -22,10 +22,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         ),
         idempotency: Arc::new(DynamoIdempotency::new(db.clone(), Tables::idempotency()?)),
         catalog: Arc::new(DynamoCatalog::new(db, Tables::products()?)),
-        events: Arc::new(SqsPublisher::new(
-            shared::adapters::sqs::client(&aws),
-            config::required("INVENTORY_QUEUE_URL")?,
-        )),
+        events: Arc::new(SqsPublisher::from_env(&aws, "INVENTORY_QUEUE_URL")?),
         clock: Arc::new(SystemClock),
     };
     lambda_http::run(lambda_http::service_fn(|req| handler::handle(&deps, req))).await

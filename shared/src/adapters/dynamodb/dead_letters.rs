@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::codec::{from_item, s, to_item};
-use super::failure;
 use super::orders::DynamoOrders;
+use super::{failure, query_all};
 use crate::error::AppError;
 use crate::ports::{DeadLetter, DeadLetters};
 
@@ -45,39 +45,16 @@ impl DeadLetters for DynamoOrders {
 impl DynamoOrders {
     /// The letters kept from one dead-letter queue, for inspection and redrive.
     pub async fn dead_letters(&self, queue: &str) -> Result<Vec<DeadLetter>, AppError> {
-        let mut letters = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(partition(queue)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| failure("dead letters", e))?;
-            for item in out.items.unwrap_or_default() {
-                letters.push(from_item::<DeadLetterRecord>(item)?.letter);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(letters);
-            }
-        }
-    }
-
-    /// Forgets a letter after it was sent back to its queue.
-    pub async fn forget_dead_letter(&self, letter: &DeadLetter) -> Result<(), AppError> {
-        self.client()
-            .delete_item()
+        let query = self
+            .client()
+            .query()
             .table_name(self.table())
-            .key("pk", s(partition(&letter.queue)))
-            .key("sk", s(&letter.message_id))
-            .send()
-            .await
-            .map_err(|e| failure("dead letter", e))?;
-        Ok(())
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(partition(queue)));
+        query_all("dead letters", query)
+            .await?
+            .into_iter()
+            .map(|item| from_item::<DeadLetterRecord>(item).map(|r| r.letter))
+            .collect()
     }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::codec::{Item, from_item, n, s, to_item};
-use super::{failure, is_condition_failure};
+use super::{failure, is_condition_failure, query_all};
 use crate::domain::{CustomerId, HistoryEntry, Order, OrderId, OrderStatus};
 use crate::error::AppError;
 use crate::ports::{IdempotencyClaim, OrderCursor, OrderRepository, Page};
@@ -289,30 +289,21 @@ impl OrderRepository for DynamoOrders {
     }
 
     async fn history(&self, id: &OrderId) -> Result<Vec<HistoryEntry>, AppError> {
-        let mut entries = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :history)")
-                .expression_attribute_values(":pk", s(order_pk(id)))
-                .expression_attribute_values(":history", s(HISTORY_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| failure("order history", e))?;
-            for item in out.items.unwrap_or_default() {
-                entries.push(from_item::<HistoryRecord>(item)?.entry);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(entries);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :history)")
+            .expression_attribute_values(":pk", s(order_pk(id)))
+            .expression_attribute_values(":history", s(HISTORY_PREFIX))
+            .consistent_read(true);
+        query_all("order history", query)
+            .await?
+            .into_iter()
+            .map(|item| from_item::<HistoryRecord>(item).map(|r| r.entry))
+            .collect()
     }
+
     async fn update(&self, current: &Order, next: &Order) -> Result<(), AppError> {
         match self
             .client
@@ -326,13 +317,7 @@ impl OrderRepository for DynamoOrders {
             .await
         {
             Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(AppError::StaleVersion("order"))
-            }
+            Err(err) if is_condition_failure(&err) => Err(AppError::StaleVersion("order")),
             Err(err) => Err(failure("order update", err)),
         }
     }
@@ -348,30 +333,19 @@ impl OrderRepository for DynamoOrders {
         let millis = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Millis, true);
         let mut orders = Vec::new();
         for shard in 0..STATUS_SHARDS {
-            let mut start = None;
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(BY_STATUS)
-                    .key_condition_expression(
-                        "statusShard = :shard AND updatedKey BETWEEN :from AND :to",
-                    )
-                    .expression_attribute_values(":shard", s(format!("{status}#{shard}")))
-                    .expression_attribute_values(":from", s(millis(from)))
-                    .expression_attribute_values(":to", s(millis(to)))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(|e| failure("order status query", e))?;
-                for item in out.items.unwrap_or_default() {
-                    orders.push(from_item::<OrderRecord>(item)?.order);
-                }
-                start = out.last_evaluated_key;
-                if start.is_none() {
-                    break;
-                }
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_STATUS)
+                .key_condition_expression(
+                    "statusShard = :shard AND updatedKey BETWEEN :from AND :to",
+                )
+                .expression_attribute_values(":shard", s(format!("{status}#{shard}")))
+                .expression_attribute_values(":from", s(millis(from)))
+                .expression_attribute_values(":to", s(millis(to)));
+            for item in query_all("order status query", query).await? {
+                orders.push(from_item::<OrderRecord>(item)?.order);
             }
         }
         Ok(orders)
