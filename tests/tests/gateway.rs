@@ -578,7 +578,20 @@ async fn a_poison_message_is_dead_lettered_after_five_receives_and_fails_its_ord
         )
         .await
         .unwrap();
-    assert_eq!(kept.len(), 1, "the message is kept for redrive");
+    // With 1 s visibility a slow first reservation may be redelivered and re-send its payment
+    // message, so one order can dead-letter more than one message: each is kept, and the order
+    // fails once.
+    assert!(!kept.is_empty(), "the message is kept for redrive");
+    for letter in &kept {
+        assert!(letter.body.contains(id), "{letter:?}");
+    }
+    let failures = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| entry["to"] == "FAILED")
+        .count();
+    assert_eq!(failures, 1, "one outcome");
     let deadline = Instant::now() + Duration::from_secs(20);
     while stock(&env, "p-1").await != 100 {
         assert!(Instant::now() < deadline, "the stock never came back");
