@@ -20,8 +20,22 @@ MOTO_VERSION        := 5.2.1
 LOCALSTRIPE_VERSION := 1.15.10
 CARGO_LAMBDA_VERSION := 1.9.2
 CARGO_DENY_VERSION  := 0.20.2
+SAM_VERSION         := 1.170.0
 
-.PHONY: help deps rust-tools run stop cost test lint fmt clippy deny build
+# aws-sam-cli has its own virtualenv, so it cannot upgrade the boto/moto packages the tests use.
+SAM_VENV ?= .venv-sam
+SAM      := $(CURDIR)/$(SAM_VENV)/bin/sam
+export SAM_CLI_TELEMETRY := 0
+# Validation and builds read credentials and a region but call no AWS API.
+OFFLINE_AWS := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_SESSION_TOKEN= \
+	AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_PROFILE=
+
+# Every Lambda function is a crate under functions/; its folder is its binary's name.
+FUNCTIONS := $(notdir $(wildcard functions/*))
+STAGE     ?= dev
+
+.PHONY: help deps rust-tools sam-deps arm64 run stop cost test lint fmt clippy deny build \
+	validate package sam-build deploy deploy-built
 
 help:
 	@echo "make run    the whole system on loopback: moto, tables/queues from template.yaml, demo catalog,"
@@ -29,7 +43,10 @@ help:
 	@echo "make stop   stop a stack left running"
 	@echo "make cost   with make run running: time one order to COMPLETED and count what it cost"
 	@echo "make test   install what is missing, run every test (unit, property, handler, adapter, API, saga; moto + localstripe)"
-	@echo "make lint   cargo fmt --check, clippy -D warnings, cargo deny"
+	@echo "make lint   cargo fmt --check, clippy -D warnings, cargo deny, cfn-lint, sam validate --lint"
+	@echo "make package  every function as a Lambda zip for arm64 (release), with its size"
+	@echo "make sam-build  sam build of template.yaml (offline), as make deploy runs it"
+	@echo "make deploy STAGE=dev|staging|prod  sam build + sam deploy --config-env STAGE (needs AWS credentials)"
 
 # ---------------------------------------------------------------- installs
 $(VENV)/.installed: Makefile
@@ -40,6 +57,18 @@ $(VENV)/.installed: Makefile
 	touch $@
 
 deps: $(VENV)/.installed
+
+$(SAM_VENV)/.installed: Makefile
+	python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check "aws-sam-cli==$(SAM_VERSION)"
+	touch $@
+
+sam-deps: $(SAM_VENV)/.installed
+
+# The arm64 standard library, for the Graviton functions (cargo-lambda cross-links with zig).
+arm64:
+	@rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
+		|| rustup target add aarch64-unknown-linux-gnu
 
 # cargo-deny builds from crates.io once per machine (a few minutes on 2 cores).
 rust-tools:
@@ -75,5 +104,26 @@ deny: rust-tools
 	cargo fetch --locked --quiet
 	cargo deny --offline check
 
-lint: fmt clippy deny
-	cfn-lint template.yaml
+lint: fmt clippy deny validate
+
+# cfn-lint, then SAM's own translation and its lint (per stage, as each stage's conditions differ).
+validate: sam-deps
+	cfn-lint template.yaml infra/deploy/github-oidc.yaml
+	cd $(CURDIR) && $(OFFLINE_AWS) $(SAM) validate --lint
+	cd $(CURDIR) && $(OFFLINE_AWS) $(SAM) validate
+
+# ---------------------------------------------------------------- deploy
+# Release zips for arm64 in target/lambda/<function>/bootstrap.zip, then their sizes.
+package: deps arm64
+	cargo lambda build --release --arm64 --output-format zip $(addprefix -p ,$(FUNCTIONS))
+	@bash infra/deploy/zip-sizes.sh $(FUNCTIONS)
+
+# What `sam deploy` uploads, built offline into .aws-sam/ (the same cargo-lambda release build).
+sam-build: deps sam-deps arm64
+	$(OFFLINE_AWS) CARGO_NET_OFFLINE=true $(SAM) build --config-env $(STAGE)
+
+deploy: sam-build deploy-built
+
+# Deploys what sam-build built (the pipeline builds once and deploys the same build to each stage).
+deploy-built: sam-deps
+	$(SAM) deploy --config-env $(STAGE) $(DEPLOY_FLAGS)

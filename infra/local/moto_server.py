@@ -11,10 +11,16 @@ leaves a server behind.
 Every request is counted by operation (and DynamoDB transactions by item too): `GET /_counts`
 shows the counts, `DELETE /_counts` resets them. That is how the cost of one order is counted
 (docs/architecture.md).
+
+moto has CodeDeploy deployments but not the hook verdict, `PutLifecycleEventHookExecutionStatus`:
+this server answers it as CodeDeploy does and keeps each verdict, which `GET /_hooks` shows (the
+pre-traffic hook's tests read them there). moto also writes a deployment's times as ISO strings
+where CodeDeploy sends epoch seconds (which the AWS SDKs require); they are rewritten.
 """
 
 import argparse
 import collections
+import datetime
 import io
 import json
 import logging
@@ -25,21 +31,34 @@ from werkzeug.serving import run_simple
 from parent_watch import exit_with
 
 
+PUT_HOOK_STATUS = "CodeDeploy_20141006.PutLifecycleEventHookExecutionStatus"
+GET_DEPLOYMENT = "CodeDeploy_20141006.GetDeployment"
+DEPLOYMENT_TIMES = ("createTime", "startTime", "completeTime")
+
+
 class RequestCounter:
-    """WSGI middleware counting requests by operation (`X-Amz-Target`, or the query `Action`)."""
+    """WSGI middleware: counts requests by operation (`X-Amz-Target`, or the query `Action`) and
+    answers the CodeDeploy hook verdicts moto lacks."""
 
     def __init__(self, app):
         self.app = app
         self.counts = collections.Counter()
+        self.hooks = {}
 
     def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == "/_hooks":
+            return self.reply(start_response, self.hooks)
         if environ.get("PATH_INFO") == "/_counts":
             if environ.get("REQUEST_METHOD") == "DELETE":
                 self.counts.clear()
-            body = json.dumps(dict(sorted(self.counts.items()))).encode()
-            start_response("200 OK", [("Content-Type", "application/json")])
-            return [body]
+            return self.reply(start_response, dict(sorted(self.counts.items())))
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target == PUT_HOOK_STATUS:
+            self.counts[target] += 1
+            return self.hook_status(environ, start_response)
+        if target == GET_DEPLOYMENT:
+            self.counts[target] += 1
+            return self.deployment_with_epoch_times(environ, start_response)
         if target:
             self.counts[target] += 1
             if target.endswith(".TransactWriteItems"):
@@ -52,6 +71,40 @@ class RequestCounter:
                     items = 0
                 self.counts[target + ".items"] += items
         return self.app(environ, start_response)
+
+    @staticmethod
+    def reply(start_response, document, status="200 OK"):
+        start_response(status, [("Content-Type", "application/x-amz-json-1.1")])
+        return [json.dumps(document).encode()]
+
+    def deployment_with_epoch_times(self, environ, start_response):
+        answered = {}
+
+        def capture(status, headers, exc_info=None):
+            answered["status"], answered["headers"] = status, headers
+
+        body = b"".join(self.app(environ, capture))
+        if answered["status"].startswith("200"):
+            document = json.loads(body)
+            info = document.get("deploymentInfo", {})
+            for key in DEPLOYMENT_TIMES:
+                if isinstance(info.get(key), str):
+                    info[key] = datetime.datetime.fromisoformat(info[key].replace("Z", "+00:00")).timestamp()
+            return self.reply(start_response, document)
+        start_response(answered["status"], answered["headers"])
+        return [body]
+
+    def hook_status(self, environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        try:
+            request = json.loads(environ["wsgi.input"].read(length))
+            execution = request["lifecycleEventHookExecutionId"]
+            status = request["status"]
+        except (ValueError, KeyError):
+            error = {"__type": "InvalidLifecycleEventHookExecutionIdException", "message": "bad request"}
+            return self.reply(start_response, error, "400 Bad Request")
+        self.hooks[execution] = {"deploymentId": request.get("deploymentId"), "status": status}
+        return self.reply(start_response, {"lifecycleEventHookExecutionId": execution})
 
 
 def main() -> None:

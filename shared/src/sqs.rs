@@ -30,6 +30,7 @@ where
     Fut: Future<Output = Result<(), AppError>>,
 {
     let mut failures = Vec::new();
+    let mut queue = String::new();
     for raw in event.records {
         let record = Record {
             message_id: raw.message_id.clone().unwrap_or_default(),
@@ -48,6 +49,7 @@ where
         };
         let id = record.message_id.clone();
         let receives = record.receives;
+        queue.clone_from(&record.queue);
         if let Err(err) = handle(record).await {
             if err.is_retryable() {
                 tracing::warn!(message_id = %id, receives, error = %err.chain(), "message will be retried");
@@ -56,6 +58,11 @@ where
             }
             failures.push(json!({"itemIdentifier": id}));
         }
+    }
+    if !failures.is_empty() {
+        // A broken step shows here long before its messages are dead-lettered (alarm
+        // StepFailuresAlarm, which also rolls a deploy back).
+        crate::telemetry::metric("StepFailures", failures.len() as f64, &[("Queue", &queue)]);
     }
     json!({"batchItemFailures": failures})
 }

@@ -35,12 +35,21 @@ fn namespace() -> &'static str {
 /// turns into a metric, with no API call and no extra latency. It is published both with its
 /// dimensions and without any (the aggregate that alarms watch).
 pub fn metric(name: &str, value: f64, dimensions: &[(&str, &str)]) {
-    println!("{}", emf(name, value, dimensions, chrono::Utc::now()));
+    println!(
+        "{}",
+        emf(name, value, "Count", dimensions, chrono::Utc::now())
+    );
+}
+
+/// A duration in seconds, as a metric of its own (percentiles of it feed the SLO alarms).
+pub fn seconds(name: &str, value: f64) {
+    println!("{}", emf(name, value, "Seconds", &[], chrono::Utc::now()));
 }
 
 fn emf(
     name: &str,
     value: f64,
+    unit: &str,
     dimensions: &[(&str, &str)],
     at: chrono::DateTime<chrono::Utc>,
 ) -> serde_json::Value {
@@ -51,7 +60,7 @@ fn emf(
             "CloudWatchMetrics": [{
                 "Namespace": namespace(),
                 "Dimensions": [keys, []],
-                "Metrics": [{"Name": name, "Unit": "Count"}],
+                "Metrics": [{"Name": name, "Unit": unit}],
             }],
         },
         name: value,
@@ -67,7 +76,7 @@ mod tests {
     #[test]
     fn a_metric_is_one_emf_document_with_its_dimensions() {
         let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let doc = super::emf("DeadLetters", 1.0, &[("Queue", "payment-dlq")], at);
+        let doc = super::emf("DeadLetters", 1.0, "Count", &[("Queue", "payment-dlq")], at);
         assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000_i64);
         let directive = &doc["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Dimensions"], serde_json::json!([["Queue"], []]));

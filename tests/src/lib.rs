@@ -306,11 +306,16 @@ pub async fn fake_lambda(dispatch: Dispatch) -> String {
     use axum::extract::{Path, State};
     use axum::response::IntoResponse;
 
+    // Like Lambda's Invoke API, the payload is JSON whatever the request's content type says.
     async fn invoke(
         State(dispatch): State<Dispatch>,
         Path(name): Path<String>,
-        axum::Json(payload): axum::Json<serde_json::Value>,
+        body: axum::body::Bytes,
     ) -> axum::response::Response {
+        let Ok(payload) = serde_json::from_slice(&body) else {
+            let error = serde_json::json!({"Type": "User", "message": "the payload is not JSON"});
+            return (axum::http::StatusCode::BAD_REQUEST, axum::Json(error)).into_response();
+        };
         match dispatch(name, payload).await {
             Ok(result) => axum::Json(result).into_response(),
             Err(error) => {

@@ -56,10 +56,10 @@ pub async fn provision(
     scope
         .refs
         .insert("AWS::StackName".into(), format!("{prefix}stack"));
-    template.evaluate_conditions(&mut scope)?;
+    template.bind(&mut scope)?;
 
     let dynamodb = aws_sdk_dynamodb::Client::new(config);
-    for (logical_id, props) in template.resources("AWS::DynamoDB::Table") {
+    for (logical_id, props) in template.tables() {
         let name = format!("{prefix}{logical_id}");
         let arn = create_table(&dynamodb, &name, props)
             .await

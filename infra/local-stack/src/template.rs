@@ -24,6 +24,8 @@ pub struct Scope {
     pub attrs: BTreeMap<String, String>,
     /// The template's `Conditions`, evaluated.
     pub conditions: BTreeMap<String, bool>,
+    /// The template's `Mappings`, keyed `Map/TopLevelKey/SecondLevelKey`.
+    pub mappings: BTreeMap<String, String>,
 }
 
 impl Scope {
@@ -88,6 +90,22 @@ impl Scope {
                     .with_context(|| format!("unknown condition {name}"))?;
                 self.resolve(if holds { then } else { otherwise })
             }
+            "FindInMap" => {
+                let [map, top, second] = arg.as_sequence().map(Vec::as_slice).unwrap_or_default()
+                else {
+                    bail!("FindInMap takes [map, top-level key, second-level key]");
+                };
+                let key = format!(
+                    "{}/{}/{}",
+                    self.resolve(map)?,
+                    self.resolve(top)?,
+                    self.resolve(second)?
+                );
+                self.mappings
+                    .get(&key)
+                    .cloned()
+                    .with_context(|| format!("unknown FindInMap {key}"))
+            }
             other => bail!("intrinsic {other} is not supported locally"),
         }
     }
@@ -136,7 +154,6 @@ impl Template {
         Ok(Self { doc })
     }
 
-    /// Evaluates the template's `Conditions` (`Fn::Equals`, `Fn::Not`) into `scope`.
     /// The parameters that declare a `Default`, with it.
     pub fn parameter_defaults(&self) -> Vec<(String, String)> {
         let Some(parameters) = self.doc.get("Parameters").and_then(Value::as_mapping) else {
@@ -156,7 +173,21 @@ impl Template {
             .collect()
     }
 
-    pub fn evaluate_conditions(&self, scope: &mut Scope) -> Result<()> {
+    /// Adds the template's `Mappings` to `scope`, and its `Conditions` (`Fn::Equals`, `Fn::Not`)
+    /// evaluated against the parameters already there.
+    pub fn bind(&self, scope: &mut Scope) -> Result<()> {
+        for (map, tops) in self.mapping("Mappings") {
+            for (top, seconds) in tops.as_mapping().into_iter().flatten() {
+                for (second, value) in seconds.as_mapping().into_iter().flatten() {
+                    let key = format!(
+                        "{map}/{}/{}",
+                        top.as_str().unwrap_or_default(),
+                        second.as_str().unwrap_or_default()
+                    );
+                    scope.mappings.insert(key, scope.resolve(value)?);
+                }
+            }
+        }
         let Some(conditions) = self.doc.get("Conditions").and_then(Value::as_mapping) else {
             return Ok(());
         };
@@ -166,6 +197,17 @@ impl Template {
             scope.conditions.insert(name.to_string(), holds);
         }
         Ok(())
+    }
+
+    /// `(name, value)` of a top-level section that is a mapping (`Mappings`, `Conditions`).
+    fn mapping(&self, section: &str) -> Vec<(String, &Value)> {
+        self.doc
+            .get(section)
+            .and_then(Value::as_mapping)
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v)))
+            .collect()
     }
 
     /// The `Properties` of one resource.
@@ -189,6 +231,13 @@ impl Template {
                 Some((id.as_str()?.to_string(), props))
             })
             .collect()
+    }
+
+    /// Every DynamoDB table, regional or global (`AWS::DynamoDB::GlobalTable`), in template order.
+    pub fn tables(&self) -> Vec<(String, &Value)> {
+        let mut tables = self.resources("AWS::DynamoDB::Table");
+        tables.extend(self.resources("AWS::DynamoDB::GlobalTable"));
+        tables
     }
 
     /// Every function with its environment: the globals overlaid by its own variables.
@@ -293,7 +342,7 @@ mod tests {
     #[test]
     fn the_project_template_declares_tables_queues_and_functions() {
         let template = Template::parse(TEMPLATE).unwrap();
-        assert!(template.resources("AWS::DynamoDB::Table").len() >= 3);
+        assert!(template.tables().len() >= 5);
         assert!(template.resources("AWS::SQS::Queue").len() >= 2);
         let functions = template.functions();
         let create = functions
@@ -317,6 +366,9 @@ mod tests {
         assert_eq!(scope.resolve(&short).unwrap(), "orders-local-x-arn:q");
         let long: Value = serde_yaml_ng::from_str("{'Fn::GetAtt': [Q, Arn]}").unwrap();
         assert_eq!(scope.resolve(&long).unwrap(), "arn:q");
+        scope.mappings.insert("M/local/Days".into(), "14".into());
+        let mapped: Value = serde_yaml_ng::from_str("!FindInMap [M, !Ref Stage, Days]").unwrap();
+        assert_eq!(scope.resolve(&mapped).unwrap(), "14");
         let unknown: Value = serde_yaml_ng::from_str("!Ref Nope").unwrap();
         assert!(scope.resolve(&unknown).is_err());
     }

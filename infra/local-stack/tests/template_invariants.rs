@@ -181,3 +181,133 @@ fn every_alarm_names_a_runbook_that_exists() {
         );
     }
 }
+
+/// The `trigger` a function's events imply, which the pre-traffic hook reads from its tag.
+fn implied_trigger(function: &local_stack::template::Function, doc: &Value) -> &'static str {
+    let kinds: BTreeSet<&str> = function.events.iter().map(|(_, k, _)| k.as_str()).collect();
+    let rendered = format!("{:?}", doc["Resources"]["OrdersApi"]["Properties"]["Auth"]);
+    match () {
+        _ if kinds.contains("Api") => "api",
+        _ if kinds.contains("SQS") => "sqs",
+        _ if kinds.contains("Schedule") => "schedule",
+        _ if rendered.contains(&function.logical_id) => "authorizer",
+        _ => "deploy",
+    }
+}
+
+#[test]
+fn every_function_is_named_for_its_stage_and_tagged_with_its_trigger() {
+    let (template, doc) = template();
+    for function in template.functions() {
+        let props = template.properties(&function.logical_id).unwrap();
+        let trigger = implied_trigger(&function, &doc);
+        let expected_name = match trigger {
+            // CodeDeploy's service role may only invoke hooks named `CodeDeployHook_*`.
+            "deploy" => format!("CodeDeployHook_orders-${{Stage}}-{}", function.binary),
+            _ => format!("orders-${{Stage}}-{}", function.binary),
+        };
+        let name = format!("{:?}", props.get("FunctionName"));
+        assert!(
+            name.contains(&format!("String(\"{expected_name}\")")),
+            "{}: FunctionName {name}, expected {expected_name}",
+            function.logical_id
+        );
+        assert_eq!(
+            props["Tags"]["trigger"].as_str(),
+            Some(trigger),
+            "{}: the pre-traffic hook smoke-tests by this tag",
+            function.logical_id
+        );
+    }
+}
+
+#[test]
+fn every_stage_has_its_settings_and_deploy_preference() {
+    let (_, doc) = template();
+    let stages = &doc["Mappings"]["StageConfig"];
+    let preference = |stage: &str| {
+        stages[stage]["DeployPreference"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(preference("dev"), "AllAtOnce");
+    assert!(preference("staging").starts_with("Linear"));
+    assert!(preference("prod").starts_with("Canary"));
+    let keys = |stage: &str| -> BTreeSet<String> {
+        stages[stage]
+            .as_mapping()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(keys("dev"), keys("staging"));
+    assert_eq!(keys("dev"), keys("prod"));
+    assert_eq!(
+        keys("dev"),
+        keys("local"),
+        "the local stack reads the same settings"
+    );
+    let allowed = format!("{:?}", doc["Parameters"]["Stage"]["AllowedValues"]);
+    for stage in ["dev", "staging", "prod"] {
+        assert!(allowed.contains(stage));
+    }
+}
+
+#[test]
+fn deploys_roll_back_on_alarms_that_exist_after_a_pre_traffic_check() {
+    let (template, doc) = template();
+    let globals = &doc["Globals"]["Function"];
+    assert_eq!(globals["AutoPublishAlias"].as_str(), Some("live"));
+    let preference = &globals["DeploymentPreference"];
+    let alarms = preference["Alarms"].as_sequence().unwrap();
+    assert!(alarms.len() >= 2);
+    for alarm in alarms {
+        let name = format!("{alarm:?}");
+        let id = name.split('"').nth(1).unwrap();
+        assert_eq!(
+            doc["Resources"][id]["Type"].as_str(),
+            Some("AWS::CloudWatch::Alarm"),
+            "rollback alarm {id}"
+        );
+    }
+    let hook = format!("{:?}", preference["Hooks"]["PreTraffic"]);
+    let hook_id = hook.split('"').nth(1).unwrap();
+    let hook_function = template
+        .functions()
+        .into_iter()
+        .find(|f| f.logical_id == hook_id)
+        .expect("the pre-traffic hook is a function of the template");
+    // The hook itself is not deployed through CodeDeploy (it would have to check itself).
+    assert_eq!(
+        template.properties(&hook_function.logical_id).unwrap()["DeploymentPreference"]["Enabled"]
+            .as_bool(),
+        Some(false)
+    );
+}
+
+#[test]
+fn every_grant_on_the_orders_table_follows_a_restore() {
+    let (template, _) = template();
+    for function in template.functions() {
+        let props = template.properties(&function.logical_id).unwrap();
+        for policy in props
+            .get("Policies")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            for statement in statements(policy) {
+                let resource = format!("{:?}", statement.get("Resource"));
+                if resource.contains("OrdersTable") {
+                    assert!(
+                        resource.contains("OrdersRepointed"),
+                        "{}: {resource} ignores RestoredOrdersTable",
+                        function.logical_id
+                    );
+                }
+            }
+        }
+    }
+}

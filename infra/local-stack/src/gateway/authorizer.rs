@@ -65,10 +65,12 @@ fn strings(value: Option<&Yaml>) -> Vec<String> {
 }
 
 /// The logical id in `!GetAtt Logical.Arn` (short or long form).
-fn get_att_target(value: &Yaml) -> Option<String> {
+/// The function an authorizer's `FunctionArn` names: `!GetAtt <Function>.Arn`, or
+/// `!Ref <Function>.Alias` (the alias a safe deploy shifts).
+fn function_target(value: &Yaml) -> Option<String> {
     let arg = match value {
         Yaml::Tagged(tagged) => &tagged.value,
-        Yaml::Mapping(map) => map.get("Fn::GetAtt")?,
+        Yaml::Mapping(map) => map.get("Fn::GetAtt").or_else(|| map.get("Ref"))?,
         _ => return None,
     };
     match arg {
@@ -94,9 +96,9 @@ impl Authorizers {
                     .to_string();
                 let logical = def
                     .get("FunctionArn")
-                    .and_then(get_att_target)
+                    .and_then(function_target)
                     .with_context(|| {
-                        format!("authorizer {name}: FunctionArn must be !GetAtt <Function>.Arn")
+                        format!("authorizer {name}: FunctionArn must be !GetAtt <Function>.Arn or !Ref <Function>.Alias")
                     })?;
                 let function = functions
                     .iter()

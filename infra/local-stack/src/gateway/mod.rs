@@ -493,8 +493,9 @@ mod template_tests {
     async fn the_project_api_has_stage_and_order_creation_throttles() {
         let template = Template::parse(include_str!("../../../../template.yaml")).unwrap();
         let mut scope = Scope::default();
+        scope.refs.extend(template.parameter_defaults());
         scope.refs.insert("Stage".into(), "local".into());
-        template.evaluate_conditions(&mut scope).unwrap();
+        template.bind(&mut scope).unwrap();
         let invoker =
             Invoker::new("http://127.0.0.1:9", std::time::Duration::from_secs(1)).unwrap();
         let gateway = Gateway::from_template(&template, &scope, invoker, vec![]).unwrap();

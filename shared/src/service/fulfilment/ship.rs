@@ -68,7 +68,14 @@ pub async fn notify(ports: &NotifyPorts<'_>, message: &Envelope) -> Result<(), A
                 ports.clock.now(),
                 Some(reason),
             )?;
-            ports.orders.apply(&order, &completed, &entry).await
+            ports.orders.apply(&order, &completed, &entry).await?;
+            // The SLO's measure: from POST /orders to COMPLETED (OrderLatencySloAlarm).
+            let took = completed.updated_at - order.created_at;
+            crate::telemetry::seconds(
+                "OrderCompletionSeconds",
+                took.num_milliseconds() as f64 / 1e3,
+            );
+            Ok(())
         }
         OrderStatus::Rejected => {
             let why = ports

@@ -1,0 +1,25 @@
+//! Wiring only: clients and configuration once per cold start.
+
+use std::sync::Arc;
+
+use pre_traffic_check::adapters::{CodeDeployDeployments, LambdaFunctions};
+use pre_traffic_check::handler::{self, Deps};
+use shared::config;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init();
+    let aws = config::aws().await;
+    let lambda = aws_sdk_lambda::Client::new(&aws);
+    let deps = Deps {
+        deployments: Arc::new(CodeDeployDeployments::new(aws_sdk_codedeploy::Client::new(
+            &aws,
+        ))),
+        functions: Arc::new(LambdaFunctions::new(lambda.clone(), lambda)),
+        function_prefix: config::required("FUNCTION_PREFIX")?,
+    };
+    lambda_runtime::run(lambda_runtime::service_fn(|event| {
+        handler::handle(&deps, event)
+    }))
+    .await
+}
