@@ -27,8 +27,8 @@ SAM_VENV ?= .venv-sam
 SAM      := $(CURDIR)/$(SAM_VENV)/bin/sam
 export SAM_CLI_TELEMETRY := 0
 # Validation and builds read credentials and a region but call no AWS API.
-OFFLINE_AWS := AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline AWS_SESSION_TOKEN= \
-	AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_PROFILE=
+OFFLINE_AWS := env -u AWS_PROFILE -u AWS_SESSION_TOKEN AWS_ACCESS_KEY_ID=offline \
+	AWS_SECRET_ACCESS_KEY=offline AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 
 # Every Lambda function is a crate under functions/; its folder is its binary's name.
 FUNCTIONS := $(notdir $(wildcard functions/*))
@@ -109,13 +109,18 @@ lint: fmt clippy deny validate
 # cfn-lint, then SAM's own translation and its lint (per stage, as each stage's conditions differ).
 validate: sam-deps
 	cfn-lint template.yaml infra/deploy/github-oidc.yaml
-	cd $(CURDIR) && $(OFFLINE_AWS) $(SAM) validate --lint
-	cd $(CURDIR) && $(OFFLINE_AWS) $(SAM) validate
+	$(OFFLINE_AWS) $(SAM) validate --lint
+	$(OFFLINE_AWS) $(SAM) validate
 
 # ---------------------------------------------------------------- deploy
-# Release zips for arm64 in target/lambda/<function>/bootstrap.zip, then their sizes.
+# Release zips for arm64 in target/lambda/<function>/bootstrap.zip, then their sizes. One function
+# at a time, as `sam build` runs cargo-lambda, so that the two share every compiled crate (a
+# workspace-wide build unifies features differently and would rebuild them).
 package: deps arm64
-	cargo lambda build --release --arm64 --output-format zip $(addprefix -p ,$(FUNCTIONS))
+	@set -e; for f in $(FUNCTIONS); do \
+		echo "cargo lambda build --release --arm64 --output-format zip --bin $$f"; \
+		(cd functions/$$f && cargo lambda build --release --arm64 --output-format zip --bin $$f); \
+	done
 	@bash infra/deploy/zip-sizes.sh $(FUNCTIONS)
 
 # What `sam deploy` uploads, built offline into .aws-sam/ (the same cargo-lambda release build).
