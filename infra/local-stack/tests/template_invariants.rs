@@ -311,3 +311,54 @@ fn every_grant_on_the_orders_table_follows_a_restore() {
         }
     }
 }
+
+#[test]
+fn a_cached_route_keys_its_cache_on_every_path_parameter() {
+    let (template, doc) = template();
+    let settings = doc["Resources"]["OrdersApi"]["Properties"]["MethodSettings"]
+        .as_sequence()
+        .unwrap();
+    let cached: Vec<(String, String)> = settings
+        .iter()
+        .filter(|s| s.get("CachingEnabled").is_some())
+        .map(|s| {
+            // `/~1products~1{id}` is how CloudFormation writes `/products/{id}`.
+            let raw = s["ResourcePath"].as_str().unwrap();
+            let path = raw.strip_prefix('/').unwrap_or(raw).replace("~1", "/");
+            (path, s["HttpMethod"].as_str().unwrap().to_ascii_uppercase())
+        })
+        .collect();
+    assert!(!cached.is_empty(), "the catalog reads can be cached");
+    for (path, method) in cached {
+        let event = template
+            .functions()
+            .into_iter()
+            .flat_map(|f| f.events)
+            .find(|(_, kind, e)| {
+                kind == "Api"
+                    && e["Path"].as_str() == Some(path.as_str())
+                    && e["Method"].as_str().map(str::to_ascii_uppercase) == Some(method.clone())
+            })
+            .unwrap_or_else(|| panic!("no route {method} {path}"))
+            .2;
+        let cache_keys: BTreeSet<String> = event
+            .get("RequestParameters")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_mapping)
+            .flatten()
+            .filter(|(_, options)| options["Caching"].as_bool() == Some(true))
+            .filter_map(|(name, _)| name.as_str().map(str::to_string))
+            .collect();
+        for parameter in path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+        {
+            assert!(
+                cache_keys.contains(&format!("method.request.path.{parameter}")),
+                "{method} {path}: the cache must key on {parameter}"
+            );
+        }
+    }
+}
