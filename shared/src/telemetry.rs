@@ -54,12 +54,18 @@ fn emf(
     at: chrono::DateTime<chrono::Utc>,
 ) -> serde_json::Value {
     let keys: Vec<&str> = dimensions.iter().map(|(k, _)| *k).collect();
+    // With dimensions, also the aggregate without any; without, the one set (not twice the same).
+    let sets = if keys.is_empty() {
+        serde_json::json!([[]])
+    } else {
+        serde_json::json!([keys, []])
+    };
     let mut doc = serde_json::json!({
         "_aws": {
             "Timestamp": at.timestamp_millis(),
             "CloudWatchMetrics": [{
                 "Namespace": namespace(),
-                "Dimensions": [keys, []],
+                "Dimensions": sets,
                 "Metrics": [{"Name": name, "Unit": unit}],
             }],
         },
@@ -83,5 +89,15 @@ mod tests {
         assert_eq!(directive["Metrics"][0]["Name"], "DeadLetters");
         assert_eq!(doc["DeadLetters"], 1.0);
         assert_eq!(doc["Queue"], "payment-dlq");
+    }
+
+    #[test]
+    fn a_metric_without_dimensions_is_published_once_with_its_unit() {
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let doc = super::emf("OrderCompletionSeconds", 2.5, "Seconds", &[], at);
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Dimensions"], serde_json::json!([[]]));
+        assert_eq!(directive["Metrics"][0]["Unit"], "Seconds");
+        assert_eq!(doc["OrderCompletionSeconds"], 2.5);
     }
 }
