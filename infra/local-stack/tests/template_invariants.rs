@@ -120,40 +120,36 @@ fn sqs_consumers_report_batch_item_failures() {
     }
 }
 
-fn statements(policy: &Value) -> Vec<&Value> {
-    policy
-        .get("Statement")
-        .and_then(Value::as_sequence)
-        .map(|s| s.iter().collect())
-        .unwrap_or_default()
+/// `(function's logical id, statement)` of every inline policy statement of every function.
+fn policy_statements(template: &Template) -> Vec<(String, &Value)> {
+    template
+        .functions()
+        .into_iter()
+        .flat_map(|function| {
+            let props = template.properties(&function.logical_id).unwrap();
+            props
+                .get("Policies")
+                .and_then(Value::as_sequence)
+                .into_iter()
+                .flatten()
+                .filter_map(|policy| policy.get("Statement")?.as_sequence())
+                .flatten()
+                .map(move |statement| (function.logical_id.clone(), statement))
+        })
+        .collect()
 }
 
 #[test]
 fn no_policy_grants_a_wildcard_resource_or_action() {
     let (template, _) = template();
-    for function in template.functions() {
-        let props = template.properties(&function.logical_id).unwrap();
-        for policy in props
-            .get("Policies")
-            .and_then(Value::as_sequence)
-            .into_iter()
-            .flatten()
-        {
-            for statement in statements(policy) {
-                for key in ["Resource", "Action"] {
-                    let rendered = format!("{:?}", statement.get(key));
-                    assert!(
-                        !rendered.contains("String(\"*\")"),
-                        "{}: {key} {rendered}",
-                        function.logical_id
-                    );
-                    assert!(
-                        !rendered.contains(":*\""),
-                        "{}: {key} {rendered}",
-                        function.logical_id
-                    );
-                }
-            }
+    for (function, statement) in policy_statements(&template) {
+        for key in ["Resource", "Action"] {
+            let rendered = format!("{:?}", statement.get(key));
+            assert!(
+                !rendered.contains("String(\"*\")"),
+                "{function}: {key} {rendered}"
+            );
+            assert!(!rendered.contains(":*\""), "{function}: {key} {rendered}");
         }
     }
 }
@@ -290,24 +286,13 @@ fn deploys_roll_back_on_alarms_that_exist_after_a_pre_traffic_check() {
 #[test]
 fn every_grant_on_the_orders_table_follows_a_restore() {
     let (template, _) = template();
-    for function in template.functions() {
-        let props = template.properties(&function.logical_id).unwrap();
-        for policy in props
-            .get("Policies")
-            .and_then(Value::as_sequence)
-            .into_iter()
-            .flatten()
-        {
-            for statement in statements(policy) {
-                let resource = format!("{:?}", statement.get("Resource"));
-                if resource.contains("OrdersTable") {
-                    assert!(
-                        resource.contains("OrdersRepointed"),
-                        "{}: {resource} ignores RestoredOrdersTable",
-                        function.logical_id
-                    );
-                }
-            }
+    for (function, statement) in policy_statements(&template) {
+        let resource = format!("{:?}", statement.get("Resource"));
+        if resource.contains("OrdersTable") {
+            assert!(
+                resource.contains("OrdersRepointed"),
+                "{function}: {resource} ignores RestoredOrdersTable"
+            );
         }
     }
 }
