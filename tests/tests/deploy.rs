@@ -31,6 +31,11 @@ const EMPTY_ZIP: [u8; 22] = [
     0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 ];
 
+/// The emulator's own endpoints are on loopback: never through a proxy.
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
 /// Where CodeDeploy and the functions' metadata live (the emulator), and one role for them.
 struct Cloud {
     codedeploy: aws_sdk_codedeploy::Client,
@@ -46,10 +51,7 @@ impl Cloud {
         let stamp = uuid::Uuid::new_v4().simple().to_string()[..10].to_string();
         let role = format!("deploy-hook-{stamp}");
         // moto routes a request by the service in its credential scope and checks no signature.
-        let created = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap()
+        let created = http()
             .post(endpoint)
             .header(
                 "authorization",
@@ -159,7 +161,9 @@ impl Cloud {
         };
         let execution = format!("hook-{deployment}");
         let verdict = run(&ports, deployment, &execution).await.unwrap();
-        let hooks: Value = reqwest::get(format!("{}/_hooks", moto_endpoint().await))
+        let hooks: Value = http()
+            .get(format!("{}/_hooks", moto_endpoint().await))
+            .send()
             .await
             .unwrap()
             .json()

@@ -188,13 +188,9 @@ impl Template {
                 }
             }
         }
-        let Some(conditions) = self.doc.get("Conditions").and_then(Value::as_mapping) else {
-            return Ok(());
-        };
-        for (name, condition) in conditions {
-            let name = name.as_str().context("condition names are strings")?;
+        for (name, condition) in self.mapping("Conditions") {
             let holds = evaluate(scope, condition).with_context(|| format!("condition {name}"))?;
-            scope.conditions.insert(name.to_string(), holds);
+            scope.conditions.insert(name, holds);
         }
         Ok(())
     }

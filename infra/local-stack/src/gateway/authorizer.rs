@@ -64,9 +64,8 @@ fn strings(value: Option<&Yaml>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The logical id in `!GetAtt Logical.Arn` (short or long form).
 /// The function an authorizer's `FunctionArn` names: `!GetAtt <Function>.Arn`, or
-/// `!Ref <Function>.Alias` (the alias a safe deploy shifts).
+/// `!Ref <Function>.Alias` (the alias a safe deploy shifts), in short or long form.
 fn function_target(value: &Yaml) -> Option<String> {
     let arg = match value {
         Yaml::Tagged(tagged) => &tagged.value,
