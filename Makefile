@@ -14,6 +14,8 @@ STRIPE_PORT ?= 8420
 ENDPOINT    := http://127.0.0.1:$(MOTO_PORT)
 export LOCAL MOTO_PORT INVOKE_PORT API_PORT STRIPE_PORT
 export PY := $(PY)
+# The machine's own PATH, before the virtualenv's tools shadow its (its cfn-lint, say).
+MACHINE_PATH := $(PATH)
 export PATH := $(CURDIR)/$(VENV)/bin:$(HOME)/.cargo/bin:$(PATH)
 
 MOTO_VERSION        := 5.2.1
@@ -108,7 +110,10 @@ lint: fmt clippy deny validate
 
 # cfn-lint, then SAM's own translation and its lint (per stage, as each stage's conditions differ).
 validate: sam-deps
-	cfn-lint template.yaml infra/deploy/github-oidc.yaml
+	@if PATH="$(MACHINE_PATH)" command -v cfn-lint >/dev/null; then \
+		echo "cfn-lint (the machine's, $$(PATH="$(MACHINE_PATH)" cfn-lint --version))"; \
+		PATH="$(MACHINE_PATH)" cfn-lint template.yaml infra/deploy/github-oidc.yaml; \
+	else echo "no cfn-lint on this machine; sam validate --lint runs its own"; fi
 	$(OFFLINE_AWS) $(SAM) validate --lint
 	$(OFFLINE_AWS) $(SAM) validate
 
