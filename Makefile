@@ -108,7 +108,8 @@ deny: rust-tools
 
 lint: fmt clippy deny validate
 
-# cfn-lint, then SAM's own translation and its lint (per stage, as each stage's conditions differ).
+# cfn-lint, SAM's lint and translation, then what the translation deploys, per stage
+# (infra/deploy/check_transform.py: deployment groups, rollback alarms, the hook, aliases).
 validate: sam-deps
 	@if PATH="$(MACHINE_PATH)" command -v cfn-lint >/dev/null; then \
 		echo "cfn-lint (the machine's, $$(PATH="$(MACHINE_PATH)" cfn-lint --version))"; \
@@ -116,6 +117,7 @@ validate: sam-deps
 	else echo "no cfn-lint on this machine; sam validate --lint runs its own"; fi
 	$(OFFLINE_AWS) $(SAM) validate --lint
 	$(OFFLINE_AWS) $(SAM) validate
+	$(OFFLINE_AWS) $(SAM_VENV)/bin/python infra/deploy/check_transform.py
 
 # ---------------------------------------------------------------- deploy
 # Release zips for arm64 in target/lambda/<function>/bootstrap.zip, then their sizes. One function

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Runs SAM's own translator on template.yaml for each stage and checks what a deploy will do:
+every function but the pre-traffic hook gets a CodeDeploy deployment group with its stage's
+deployment config, automatic rollback and the rollback alarms; its `live` alias runs the hook
+before traffic shifts; every queue, schedule and API permission points at an alias, never at
+$LATEST. Offline: the translator needs a region and credentials but calls no AWS API.
+
+Run with aws-sam-cli's Python (`make validate` does): `.venv-sam/bin/python infra/deploy/check_transform.py`.
+"""
+
+import copy
+import logging
+import os
+import sys
+from pathlib import Path
+
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+STAGES = ("dev", "staging", "prod")
+
+
+class NoManagedPolicies:
+    """The translator looks up managed policy names only for `Policies: [<name>]`; none used."""
+
+    def load(self):
+        return {}
+
+
+def fail(message):
+    print(f"check_transform: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def ref(value):
+    return value.get("Ref") if isinstance(value, dict) else None
+
+
+def check(source, stage):
+    template = copy.deepcopy(source)
+    functions = {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    for resource in functions.values():
+        # Code locations are sam build's business; the translator only wants their shape.
+        resource["Properties"]["CodeUri"] = "s3://bucket/code.zip"
+    out = transform(template, {"Stage": stage}, NoManagedPolicies())["Resources"]
+
+    preference = source["Mappings"]["StageConfig"][stage]["DeployPreference"]
+    globals_preference = source["Globals"]["Function"]["DeploymentPreference"]
+    alarms = sorted(ref(a) for a in globals_preference["Alarms"])
+    hook = ref(globals_preference["Hooks"]["PreTraffic"])
+    groups = 0
+    for name, resource in functions.items():
+        own = resource["Properties"].get("DeploymentPreference", {})
+        group = out.get(f"{name}DeploymentGroup")
+        if own.get("Enabled") is False:
+            if group:
+                fail(f"{stage}: {name} opts out of CodeDeploy but has a deployment group")
+            continue
+        if not group:
+            fail(f"{stage}: {name} has no deployment group")
+        props = group["Properties"]
+        config = props["DeploymentConfigName"]["Fn::Sub"][1]["ConfigName"]
+        if config != preference:
+            fail(f"{stage}: {name} deploys {config}, not {preference}")
+        if sorted(ref(a["Name"]) for a in props["AlarmConfiguration"]["Alarms"]) != alarms:
+            fail(f"{stage}: {name} rolls back on other alarms")
+        if not props["AutoRollbackConfiguration"]["Enabled"]:
+            fail(f"{stage}: {name} does not roll back")
+        alias = out[f"{name}Aliaslive"]
+        if ref(alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]["BeforeAllowTrafficHook"]) != hook:
+            fail(f"{stage}: {name} shifts traffic without the pre-traffic check")
+        groups += 1
+
+    aliases = {name for name, r in out.items() if r["Type"] == "AWS::Lambda::Alias"}
+    targets = []
+    for name, resource in out.items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping":
+            targets.append((name, props["FunctionName"]))
+        elif resource["Type"] == "AWS::Events::Rule":
+            targets += [(name, t["Arn"]) for t in props["Targets"]]
+        elif resource["Type"] == "AWS::Lambda::Permission" and props["Principal"] == "apigateway.amazonaws.com":
+            targets.append((name, props["FunctionName"]))
+    for name, target in targets:
+        if ref(target) not in aliases:
+            fail(f"{stage}: {name} calls {target}, not a `live` alias")
+    print(f"{stage}: {groups} functions deploy {preference} after the pre-traffic check, "
+          f"rolling back on {', '.join(alarms)}; {len(targets)} event sources and API permissions call `live`")
+
+
+def main():
+    logging.disable(logging.WARNING)  # the translator's notes about its own feature toggles
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    source = yaml_parse((Path(__file__).resolve().parents[2] / "template.yaml").read_text())
+    for stage in STAGES:
+        check(source, stage)
+
+
+if __name__ == "__main__":
+    main()
