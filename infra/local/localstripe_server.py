@@ -12,13 +12,12 @@ With --parent-pid the server exits when that process is gone, so a test run that
 leaves a server behind.
 """
 
-import argparse
 import logging
 
 from aiohttp import web
 from localstripe import resources, server
 
-from parent_watch import exit_with
+from local_server import server_arguments
 
 DECLINED_ON_CHARGE = "4000000000000002"
 
@@ -34,16 +33,7 @@ def declines_like_stripe() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8420)
-    parser.add_argument("--parent-pid", type=int)
-    parser.add_argument("--quiet", action="store_true", help="do not log every request")
-    args = parser.parse_args()
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        parser.error("the local stack listens on loopback only")
-    if args.parent_pid:
-        exit_with(args.parent_pid)
+    args = server_arguments(__doc__, port=8420)
     declines_like_stripe()
     access_log = None if args.quiet else logging.getLogger("aiohttp.access")
     if access_log:

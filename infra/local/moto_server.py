@@ -18,7 +18,6 @@ pre-traffic hook's tests read them there). moto also writes a deployment's times
 where CodeDeploy sends epoch seconds (which the AWS SDKs require); they are rewritten.
 """
 
-import argparse
 import collections
 import datetime
 import io
@@ -28,7 +27,7 @@ import logging
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
 
-from parent_watch import exit_with
+from local_server import server_arguments
 
 
 PUT_HOOK_STATUS = "CodeDeploy_20141006.PutLifecycleEventHookExecutionStatus"
@@ -108,16 +107,7 @@ class RequestCounter:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5000)
-    parser.add_argument("--parent-pid", type=int)
-    parser.add_argument("--quiet", action="store_true", help="do not log every request")
-    args = parser.parse_args()
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        parser.error("the local stack listens on loopback only")
-    if args.parent_pid:
-        exit_with(args.parent_pid)
+    args = server_arguments(__doc__, port=5000)
     if args.quiet:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
     app = RequestCounter(DomainDispatcherApplication(create_backend_app))

@@ -79,19 +79,24 @@ async fn project_api_on(
     (env, api)
 }
 
+/// `GET /orders/{id}` as the holder of `token`, with the client's API key.
+async fn read_order(api: &str, token: &str, id: &str) -> (u16, Value) {
+    call(
+        api,
+        "GET",
+        &format!("/orders/{id}"),
+        Some(token),
+        true,
+        None,
+    )
+    .await
+}
+
 /// Polls the order until it reaches `status`, for at most 30 s.
 async fn await_status(api: &str, token: &str, id: &str, status: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (_, order) = call(
-            api,
-            "GET",
-            &format!("/orders/{id}"),
-            Some(token),
-            true,
-            None,
-        )
-        .await;
+        let (_, order) = read_order(api, token, id).await;
         if order["status"] == status {
             return order;
         }
@@ -175,15 +180,7 @@ async fn register_log_in_order_and_read_through_the_gateway() {
     let (status, placed) = place(&api, &ada, order_body()).await;
     assert_eq!(status, 201, "{placed}");
     let id = placed["id"].as_str().unwrap();
-    let (status, read) = call(
-        &api,
-        "GET",
-        &format!("/orders/{id}"),
-        Some(&ada),
-        true,
-        None,
-    )
-    .await;
+    let (status, read) = read_order(&api, &ada, id).await;
     assert_eq!(
         (status, read["total"]["amount"].as_i64()),
         (200, Some(2500))
@@ -327,15 +324,7 @@ async fn cancels_racing_the_pipeline_resolve_to_exactly_one_outcome() {
             // Settled: whatever was charged went back.
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
-                let (_, order) = call(
-                    &api,
-                    "GET",
-                    &format!("/orders/{id}"),
-                    Some(&ada),
-                    true,
-                    None,
-                )
-                .await;
+                let (_, order) = read_order(&api, &ada, id).await;
                 let settled = !matches!(
                     order["paymentStatus"].as_str(),
                     Some("STARTED" | "CHARGED" | "SETTLING")
@@ -483,15 +472,7 @@ async fn a_provider_outage_opens_the_circuit_loses_nothing_and_orders_complete_a
     tokio::time::sleep(Duration::from_secs(12)).await;
     let during = provider.requests();
     for id in &ids {
-        let (_, order) = call(
-            &api,
-            "GET",
-            &format!("/orders/{id}"),
-            Some(&ada),
-            true,
-            None,
-        )
-        .await;
+        let (_, order) = read_order(&api, &ada, id).await;
         assert_eq!(order["status"], "RESERVED", "waiting, not failed: {order}");
     }
     // The breaker bounds the calls: a few per cool-down instead of 3 per delivery of every order.
