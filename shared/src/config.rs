@@ -9,6 +9,9 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("environment variable {name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
+    /// A dependency read at cold start (a secret) could not be read or holds nothing usable.
+    #[error("{what} is unusable: {reason}")]
+    Unusable { what: &'static str, reason: String },
 }
 
 /// A required, non-empty variable.
@@ -37,8 +40,8 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let stage = optional("STAGE", "local");
+    /// From the `STAGE` setting (`local` when unset).
+    pub fn parse(stage: String) -> Result<Self, ConfigError> {
         if !matches!(stage.as_str(), "local" | "dev" | "staging" | "prod") {
             return Err(ConfigError::Invalid {
                 name: "STAGE",
@@ -52,41 +55,105 @@ impl Deployment {
     }
 }
 
-/// The table names the functions use; each function reads only the ones it needs.
-pub struct Tables;
+/// A DynamoDB table of the template, found through its environment variable (in the Lambdas) or
+/// its logical id (in the local stack and the tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    Orders,
+    Products,
+    Idempotency,
+    Users,
+    RateLimits,
+}
 
-impl Tables {
-    pub fn orders() -> Result<String, ConfigError> {
-        required("ORDERS_TABLE")
+impl Table {
+    pub const ALL: [Self; 5] = [
+        Self::Orders,
+        Self::Products,
+        Self::Idempotency,
+        Self::Users,
+        Self::RateLimits,
+    ];
+
+    /// What health reports call it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Orders => "orders",
+            Self::Products => "products",
+            Self::Idempotency => "idempotency",
+            Self::Users => "users",
+            Self::RateLimits => "rate limits",
+        }
     }
-    pub fn products() -> Result<String, ConfigError> {
-        required("PRODUCTS_TABLE")
+
+    pub fn variable(self) -> &'static str {
+        match self {
+            Self::Orders => "ORDERS_TABLE",
+            Self::Products => "PRODUCTS_TABLE",
+            Self::Idempotency => "IDEMPOTENCY_TABLE",
+            Self::Users => "USERS_TABLE",
+            Self::RateLimits => "RATE_LIMIT_TABLE",
+        }
     }
-    pub fn idempotency() -> Result<String, ConfigError> {
-        required("IDEMPOTENCY_TABLE")
+
+    pub fn logical_id(self) -> &'static str {
+        match self {
+            Self::Orders => "OrdersTable",
+            Self::Products => "ProductsTable",
+            Self::Idempotency => "IdempotencyTable",
+            Self::Users => "UsersTable",
+            Self::RateLimits => "RateLimitTable",
+        }
     }
-    pub fn users() -> Result<String, ConfigError> {
-        required("USERS_TABLE")
+}
+
+/// A Secrets Manager secret of the template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Secret {
+    /// The JWT signing key set.
+    SigningKey,
+    /// The Stripe API key.
+    PaymentProvider,
+}
+
+impl Secret {
+    pub fn variable(self) -> &'static str {
+        match self {
+            Self::SigningKey => "SIGNING_KEY_SECRET",
+            Self::PaymentProvider => "STRIPE_SECRET_ID",
+        }
     }
-    pub fn rate_limits() -> Result<String, ConfigError> {
-        required("RATE_LIMIT_TABLE")
+
+    pub fn logical_id(self) -> &'static str {
+        match self {
+            Self::SigningKey => "SigningKeySecret",
+            Self::PaymentProvider => "PaymentProviderSecret",
+        }
     }
+}
+
+/// A whole-number setting, with the variable's name in the error.
+pub fn parse_number<T: std::str::FromStr>(name: &'static str, raw: &str) -> Result<T, ConfigError> {
+    raw.trim().parse().map_err(|_| ConfigError::Invalid {
+        name,
+        reason: format!("`{raw}` is not a whole number"),
+    })
 }
 
 /// The AWS SDK configuration from the standard chain. `AWS_ENDPOINT_URL` (set by the local stack)
 /// points every client at the local emulator; nothing else differs between laptop and cloud.
+///
+/// Every call is bounded: a connection must open within a second and an attempt answer within three
+/// (the SDK retries a failed attempt twice, with backoff). A step's record is bounded again by its
+/// budget (`pipeline`), so a slow dependency fails the record, never the whole batch.
 pub async fn aws() -> SdkConfig {
-    aws_config::load_defaults(BehaviorVersion::latest()).await
-}
-
-impl crate::auth::tokens::TokenPolicy {
-    /// `TOKEN_ISSUER` and `TOKEN_AUDIENCE` (defaults `order-service`, `orders-api`); tokens live
-    /// 15 minutes.
-    pub fn from_env() -> Self {
-        Self {
-            issuer: optional("TOKEN_ISSUER", "order-service"),
-            audience: optional("TOKEN_AUDIENCE", "orders-api"),
-            lifetime: chrono::Duration::minutes(15),
-        }
-    }
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(1))
+        .operation_attempt_timeout(std::time::Duration::from_secs(3))
+        .operation_timeout(std::time::Duration::from_secs(8))
+        .build();
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await
 }

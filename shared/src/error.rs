@@ -3,7 +3,7 @@
 
 use std::error::Error as StdError;
 
-use crate::domain::Invalid;
+use crate::domain::{IllegalTransition, Invalid, OrderStatus};
 
 /// One problem with one field of the request, as shown to the client.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -54,8 +54,18 @@ pub enum AppError {
     /// The resource does not exist *for this caller*: someone else's order is not found either.
     #[error("{0} not found")]
     NotFound(&'static str),
-    #[error("{0}")]
-    Conflict(String),
+    /// The order has moved past the point where a customer may cancel it.
+    #[error("the order can no longer be cancelled: it is {0}")]
+    NotCancellable(OrderStatus),
+    /// Another request with the same `Idempotency-Key` is still running, or its claim is
+    /// changing hands; the same request succeeds when retried shortly.
+    #[error("a request with this Idempotency-Key is still being processed; retry shortly")]
+    KeyInFlight,
+    /// This request held the key too long and a retry took it over; the retry creates the order.
+    #[error(
+        "this request's Idempotency-Key was taken over by a retry; the retry creates the order"
+    )]
+    KeyTakenOver,
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("the request body must be JSON (`Content-Type: application/json`)")]
@@ -70,6 +80,13 @@ pub enum AppError {
     /// A write lost an optimistic-locking race: someone else changed the item first.
     #[error("the {0} was changed concurrently")]
     StaleVersion(&'static str),
+    /// A step asked for a transition the state machine forbids. Repeating it cannot help.
+    #[error(transparent)]
+    Refused(#[from] IllegalTransition),
+    /// An outside system refused the request itself (an unknown payment method, say): the same
+    /// request will be refused again, so it is not retried.
+    #[error("{what} was refused: {reason}")]
+    Rejected { what: &'static str, reason: String },
     /// A dependency failed so often that calls to it stop for a while (an open circuit breaker).
     #[error("{0} is unavailable for now")]
     Unavailable(&'static str),
@@ -77,6 +94,14 @@ pub enum AppError {
     /// shown to the client.
     #[error("{what} failed")]
     Dependency {
+        what: &'static str,
+        #[source]
+        cause: Cause,
+    },
+    /// The function is misconfigured or met data its code does not expect. Retried (a fix or a
+    /// redeploy makes it pass) and logged as an error; the client sees a 503, never the cause.
+    #[error("{what} is broken")]
+    Internal {
         what: &'static str,
         #[source]
         cause: Cause,
@@ -95,8 +120,16 @@ impl AppError {
         }
     }
 
-    /// Whether trying the same thing again later may succeed: true for failing dependencies and
-    /// lost races, false for anything the request itself got wrong.
+    pub fn internal(what: &'static str, cause: impl Into<Cause>) -> Self {
+        Self::Internal {
+            what,
+            cause: cause.into(),
+        }
+    }
+
+    /// Whether trying the same thing again later may succeed: true for failing dependencies,
+    /// lost races and broken configuration (which a deploy fixes), false for anything the
+    /// request itself got wrong or the state machine refuses.
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
@@ -104,6 +137,8 @@ impl AppError {
                 | Self::Unavailable(_)
                 | Self::StaleVersion(_)
                 | Self::RateLimited { .. }
+                | Self::KeyInFlight
+                | Self::Internal { .. }
         )
     }
 
@@ -131,5 +166,6 @@ mod tests {
         assert_eq!(err.chain(), "orders table failed: connection reset");
         assert!(err.is_retryable());
         assert!(!AppError::NotFound("order").is_retryable());
+        assert!(AppError::internal("configuration", "ORDERS_TABLE is not set").is_retryable());
     }
 }

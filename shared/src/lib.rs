@@ -1,26 +1,35 @@
 //! Everything the order-service Lambdas share.
 //!
 //! - [`domain`]: pure types and rules (orders, money, state machine); no I/O.
-//! - [`service`]: use cases over the [`ports`] traits.
-//! - [`adapters`]: the ports implemented on DynamoDB and SQS; [`memory`] implements them in
-//!   memory for fast tests.
-//! - [`http`]: the API edge (caller identity, JSON bodies, problem+json, ETags).
-//! - [`config`], [`telemetry`]: init-time plumbing.
+//! - [`pipeline`]: the fulfilment steps declared once, as data; [`messages`]: their envelopes.
+//! - [`service`]: use cases, each owning its [`ports`] and built from a [`wiring`] source.
+//! - [`adapters`]: the ports on DynamoDB, SQS, Secrets Manager and Stripe.
+//! - [`http`]: the API edge (caller identity, JSON bodies, problem+json, ETags); [`sqs`]: the
+//!   batch runner that enforces the step contract; [`lambda`]: the entry points of `main`.
+//! - [`config`], [`telemetry`], [`deadline`]: plumbing.
+//! - `testing` (tests, or the `testing` feature): in-memory fakes and fixtures.
 //!
 //! Functions wire these once per cold start and stay a few lines long.
 
 pub mod adapters;
 pub mod auth;
 pub mod config;
+pub mod deadline;
+pub mod digest;
 pub mod domain;
 pub mod error;
 pub mod http;
-pub mod memory;
+pub mod idempotency;
+pub mod lambda;
 pub mod messages;
+pub mod pipeline;
 pub mod ports;
 pub mod resilience;
 pub mod service;
 pub mod sqs;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod wiring;
 
 pub use error::{AppError, FieldError};

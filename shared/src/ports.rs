@@ -1,5 +1,8 @@
-//! The narrow interfaces the use cases need from the outside world, one per need. DynamoDB and SQS
-//! implement them in `adapters`; `memory` implements them for fast use-case and handler tests.
+//! The narrow interfaces the use cases need from the outside world, one per need. DynamoDB, SQS,
+//! Secrets Manager and Stripe implement them in `adapters`; `testing` implements them in memory
+//! for fast use-case and handler tests.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -12,6 +15,7 @@ use crate::domain::{
 };
 use crate::error::AppError;
 use crate::messages::Envelope;
+use crate::pipeline::Queue;
 
 /// One page of a listing and where the next one starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +31,16 @@ pub struct OrderCursor {
     pub created_at: DateTime<Utc>,
     #[serde(rename = "i")]
     pub id: OrderId,
+}
+
+impl OrderCursor {
+    /// The position just after `order`.
+    pub fn after(order: &Order) -> Self {
+        Self {
+            created_at: order.created_at,
+            id: order.id.clone(),
+        }
+    }
 }
 
 #[async_trait]
@@ -130,10 +144,32 @@ pub trait Catalog: Send + Sync {
     ) -> Result<(Product, bool), AppError>;
 }
 
-/// Hands orders to the fulfilment pipeline.
+/// The pipeline's queues, as far as one function may use them: the ones it hands orders to and,
+/// for a consumer, its own queue's dead-letter queue.
 #[async_trait]
-pub trait OrderEvents: Send + Sync {
-    async fn publish(&self, message: &Envelope) -> Result<(), AppError>;
+pub trait Queues: Send + Sync {
+    /// Sends `message` to the queue it names, visible after `delay` (at most 15 minutes).
+    async fn send(&self, message: &Envelope, delay: Duration) -> Result<(), AppError>;
+
+    /// Hands `order` to the step its status routes to, with the message of that status (nothing
+    /// once it is completed).
+    async fn hand_on(
+        &self,
+        order: &Order,
+        correlation_id: &str,
+        delay: Duration,
+    ) -> Result<(), AppError> {
+        let id = order.id.clone();
+        match Envelope::announcing(order.status, id, correlation_id, order.updated_at) {
+            Some(message) => self.send(&message, delay).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Moves a record of `queue` that can never be handled (unreadable, or refused for good)
+    /// straight to the queue's dead-letter queue with the `problem`, so failure handling sees it
+    /// once instead of after every retry.
+    async fn dead_letter(&self, queue: Queue, body: &str, problem: &str) -> Result<(), AppError>;
 }
 
 pub trait Clock: Send + Sync {
@@ -291,6 +327,9 @@ pub struct DeadLetter {
     pub body: String,
     pub receives: u32,
     pub at: DateTime<Utc>,
+    /// Why the consumer gave up, when it moved the message here itself (a permanent error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// Where dead letters are kept for inspection and redrive.
@@ -298,4 +337,7 @@ pub struct DeadLetter {
 pub trait DeadLetters: Send + Sync {
     /// Keeps the letter; keeping the same message again changes nothing.
     async fn keep(&self, letter: &DeadLetter) -> Result<(), AppError>;
+
+    /// The letters kept from one dead-letter queue (by its name), for inspection and redrive.
+    async fn list(&self, queue: &str) -> Result<Vec<DeadLetter>, AppError>;
 }

@@ -1,17 +1,35 @@
-//! Batch bookkeeping for SQS consumers, kept apart from the per-message logic: each record is
-//! parsed and handled on its own, and the ids of the ones that failed go back in
-//! `batchItemFailures`, so SQS retries exactly those. A message that cannot be parsed fails too:
-//! after `maxReceiveCount` receives it lands in the dead-letter queue, where the dead-letter
-//! function keeps it — never silently dropped.
+//! The batch runner every queue consumer shares, which enforces the step contract:
+//!
+//! - **Deadline-aware.** A record starts only while its consumer's budget (from `pipeline`) still
+//!   fits before the invocation's deadline (from the Lambda context); the rest are reported
+//!   unstarted in `batchItemFailures`. A started record runs [`within`](crate::deadline::within)
+//!   its budget, so slow calls give up on their own, and is cut off at the budget otherwise. An
+//!   invocation therefore never times out while it holds records it has not reported, and a
+//!   retry never re-receives records that succeeded.
+//! - **Error classes.** A transient error leaves the record for SQS to retry (and, after 5
+//!   receives, to dead-letter). A permanent one (an unreadable message, a refused transition, a
+//!   request the provider refuses) sends the record straight to its queue's dead-letter queue
+//!   with the reason, so failure handling sees it once, at once.
+//!
+//! Each record is parsed and handled on its own, in a log span with its message and order ids.
 
 use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lambda_events::sqs::SqsEvent;
-use serde_json::{Value, json};
+use async_trait::async_trait;
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_runtime::Context;
+use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::adapters::sqs::PROBLEM_ATTRIBUTE;
 use crate::error::AppError;
 use crate::messages::Envelope;
+use crate::pipeline::Consumer;
+use crate::ports::Queues;
+
+/// Time kept back from the deadline to return the batch response.
+pub const REPORT_MARGIN: Duration = Duration::from_millis(250);
 
 /// One record as a consumer sees it.
 #[derive(Debug, Clone)]
@@ -21,19 +39,18 @@ pub struct Record {
     pub queue: String,
     pub receives: u32,
     pub body: String,
+    /// Why a consumer moved the message to its dead-letter queue itself (a permanent error).
+    pub problem: Option<String>,
 }
 
-/// Handles every record of `event` with `handle`; returns the `SQSBatchResponse`.
-pub async fn process_records<F, Fut>(event: SqsEvent, handle: F) -> Value
-where
-    F: Fn(Record) -> Fut,
-    Fut: Future<Output = Result<(), AppError>>,
-{
-    let mut failures = Vec::new();
-    let mut queue = String::new();
-    for raw in event.records {
-        let record = Record {
-            message_id: raw.message_id.clone().unwrap_or_default(),
+impl Record {
+    fn of(raw: aws_lambda_events::sqs::SqsMessage) -> Self {
+        let problem = raw
+            .message_attributes
+            .get(PROBLEM_ATTRIBUTE)
+            .and_then(|a| a.string_value.clone());
+        Self {
+            message_id: raw.message_id.unwrap_or_default(),
             queue: raw
                 .event_source_arn
                 .as_deref()
@@ -46,41 +63,150 @@ where
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(1),
             body: raw.body.unwrap_or_default(),
-        };
-        let id = record.message_id.clone();
-        let receives = record.receives;
-        queue.clone_from(&record.queue);
-        if let Err(err) = handle(record).await {
-            if err.is_retryable() {
-                tracing::warn!(message_id = %id, receives, error = %err.chain(), "message will be retried");
-            } else {
-                tracing::error!(message_id = %id, receives, error = %err.chain(), "message failed; it will reach the dead-letter queue");
-            }
-            failures.push(json!({"itemIdentifier": id}));
+            problem,
         }
     }
-    if !failures.is_empty() {
-        // A broken step shows here long before its messages are dead-lettered (alarm
-        // StepFailuresAlarm, which also rolls a deploy back).
-        crate::telemetry::metric("StepFailures", failures.len() as f64, &[("Queue", &queue)]);
-    }
-    json!({"batchItemFailures": failures})
 }
 
-/// Like [`process_records`], for the fulfilment messages: each body is parsed as an
-/// [`Envelope`] and handled in a span carrying its order and correlation ids.
-pub async fn process<F, Fut>(event: SqsEvent, handle: F) -> Value
+/// When the invocation must have answered, from the context's deadline (epoch milliseconds);
+/// `None` when the context carries none.
+pub fn deadline_of(context: &Context) -> Option<Instant> {
+    if context.deadline == 0 {
+        return None;
+    }
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Some(Instant::now() + Duration::from_millis(context.deadline.saturating_sub(now_ms)))
+}
+
+/// Handles every record of `event` with `handle`, at most `budget` each, and reports the ones
+/// that failed or were not started. `label` names the queue in logs and the `StepFailures` metric.
+pub async fn for_each_record<F, Fut>(
+    label: &str,
+    budget: Duration,
+    context: &Context,
+    event: SqsEvent,
+    handle: F,
+) -> SqsBatchResponse
 where
-    F: Fn(Envelope) -> Fut,
+    F: Fn(Record) -> Fut,
     Fut: Future<Output = Result<(), AppError>>,
 {
-    let handle = &handle;
-    process_records(event, |record| async move {
-        let envelope = Envelope::parse(&record.body).map_err(|invalid| {
-            AppError::invalid(format!("message {}", record.message_id), invalid)
-        })?;
-        let span = tracing::info_span!("message", message_id = %record.message_id, order_id = %envelope.order_id, correlation_id = %envelope.correlation_id);
-        handle(envelope).instrument(span).await
-    })
+    let deadline = deadline_of(context);
+    let mut failed = Vec::new();
+    let mut unstarted = 0usize;
+    for raw in event.records {
+        let record = Record::of(raw);
+        let id = record.message_id.clone();
+        let receives = record.receives;
+        let started = Instant::now();
+        if deadline.is_some_and(|d| d.saturating_duration_since(started) < budget + REPORT_MARGIN) {
+            unstarted += 1;
+            failed.push(id);
+            continue;
+        }
+        let work = crate::deadline::within(started + budget, handle(record));
+        match tokio::time::timeout(budget, work).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::warn!(message_id = %id, receives, error = %err.chain(), retryable = err.is_retryable(), "message failed; it will be received again");
+                failed.push(id);
+            }
+            Err(_) => {
+                tracing::warn!(message_id = %id, receives, budget_ms = budget.as_millis() as u64, "message overran its budget; it will be received again");
+                failed.push(id);
+            }
+        }
+    }
+    if unstarted > 0 {
+        tracing::warn!(
+            unstarted,
+            queue = label,
+            "the invocation's deadline is near: records left for redelivery unstarted"
+        );
+    }
+    if !failed.is_empty() {
+        // A broken step shows here long before its messages are dead-lettered (alarm
+        // StepFailuresAlarm, which also rolls a deploy back).
+        crate::telemetry::metric("StepFailures", failed.len() as f64, &[("Queue", label)]);
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
+}
+
+/// A consumer of one pipeline queue: a fulfilment step, compensation.
+#[async_trait]
+pub trait Consume: Send + Sync {
+    /// Its row of the pipeline: queue, function and budget.
+    fn consumer(&self) -> &'static Consumer;
+
+    /// Where it sends records it can never handle: its queue's dead-letter queue.
+    fn queues(&self) -> &dyn Queues;
+
+    async fn handle(&self, message: &Envelope) -> Result<(), AppError>;
+}
+
+/// Runs a batch through a consumer under the step contract.
+pub async fn consume<C: Consume + ?Sized>(
+    consumer: &C,
+    context: &Context,
+    event: SqsEvent,
+) -> SqsBatchResponse {
+    let row = consumer.consumer();
+    for_each_record(
+        row.queue.slug(),
+        row.budget,
+        context,
+        event,
+        |record| async move {
+            let message = match Envelope::parse(&record.body) {
+                Ok(message) => message,
+                Err(unreadable) => {
+                    let problem = format!("unreadable message: {unreadable}");
+                    return dead_letter_now(consumer, &record, &problem).await;
+                }
+            };
+            let span = tracing::info_span!(
+                "message",
+                message_id = %record.message_id,
+                order_id = %message.order_id,
+                correlation_id = %message.correlation_id,
+                kind = message.kind.as_str(),
+            );
+            match consumer.handle(&message).instrument(span.clone()).await {
+                Err(permanent) if !permanent.is_retryable() => {
+                    dead_letter_now(consumer, &record, &permanent.chain())
+                        .instrument(span)
+                        .await
+                }
+                other => other,
+            }
+        },
+    )
     .await
+}
+
+/// Failure handling for a permanent error, once: the record goes to the dead-letter queue with
+/// its problem (and is deleted here); if even that fails, it stays for SQS to retry.
+async fn dead_letter_now<C: Consume + ?Sized>(
+    consumer: &C,
+    record: &Record,
+    problem: &str,
+) -> Result<(), AppError> {
+    let queue = consumer.consumer().queue;
+    consumer
+        .queues()
+        .dead_letter(queue, &record.body, problem)
+        .await?;
+    tracing::error!(message_id = %record.message_id, %queue, problem, "message refused for good: sent to the dead-letter queue");
+    Ok(())
 }

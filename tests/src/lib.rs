@@ -15,12 +15,17 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeMap;
+use std::ops::Deref;
+use std::sync::Mutex;
+
 use aws_config::SdkConfig;
 use local_stack::provision::{Provisioned, provision};
 use local_stack::template::Template;
-use shared::adapters::dynamodb::{DynamoCatalog, DynamoIdempotency, DynamoOrders};
-use shared::adapters::sqs::SqsPublisher;
 use shared::adapters::stripe::{Resilience, StripePayments};
+use shared::config::{ConfigError, Secret, Table};
+use shared::pipeline::Queue;
+use shared::wiring::{Aws, Resources, Wiring};
 use tokio::sync::OnceCell;
 
 pub fn repo_root() -> PathBuf {
@@ -111,7 +116,7 @@ pub async fn localstripe_endpoint() -> &'static str {
         .await
 }
 
-/// The Stripe adapter on localstripe, with the production retry and breaker settings.
+/// A Stripe adapter of its own on localstripe, with the production retry and breaker settings.
 pub async fn payments() -> Arc<StripePayments> {
     Arc::new(
         StripePayments::new(
@@ -123,10 +128,58 @@ pub async fn payments() -> Arc<StripePayments> {
     )
 }
 
-/// One test's own copy of everything the template declares.
+/// One test's own copy of everything the template declares, and the production wiring over it:
+/// the functions' ports are built exactly as in the Lambdas, only the names come from here.
 pub struct TestEnv {
     pub config: SdkConfig,
     pub created: Provisioned,
+    wiring: Aws<TestResources>,
+}
+
+/// The names of one test's resources, by logical id, and its settings (the template's defaults
+/// unless a test overrides them).
+pub struct TestResources {
+    created: Provisioned,
+    settings: Mutex<BTreeMap<&'static str, String>>,
+}
+
+impl TestResources {
+    fn named(&self, logical_id: &'static str) -> Result<String, ConfigError> {
+        self.created
+            .name(logical_id)
+            .map(str::to_string)
+            .ok_or(ConfigError::Missing(logical_id))
+    }
+}
+
+impl Resources for TestResources {
+    fn table(&self, table: Table) -> Result<String, ConfigError> {
+        self.named(table.logical_id())
+    }
+    fn queue_url(&self, queue: Queue) -> Result<String, ConfigError> {
+        self.named(queue.logical_id())
+    }
+    fn dead_letter_url(&self, queue: Queue) -> Result<String, ConfigError> {
+        self.named(queue.dead_letter_logical_id())
+    }
+    fn secret(&self, secret: Secret) -> Result<String, ConfigError> {
+        self.named(secret.logical_id())
+    }
+    fn setting(&self, name: &'static str, default: &str) -> String {
+        self.settings
+            .lock()
+            .unwrap()
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| default.to_string())
+    }
+}
+
+impl Deref for TestEnv {
+    type Target = Aws<TestResources>;
+    fn deref(&self) -> &Self::Target {
+        &self.wiring
+    }
 }
 
 impl TestEnv {
@@ -136,7 +189,8 @@ impl TestEnv {
         Self::with_template(&yaml).await
     }
 
-    /// Everything a test's own template declares.
+    /// Everything a test's own template declares, with the local payment provider's key in its
+    /// secret (if it declares one) and its endpoint as `STRIPE_API_BASE`.
     pub async fn with_template(yaml: &str) -> Self {
         let config = local_stack::sdk_config(moto_endpoint().await).await;
         let template = Template::parse(yaml).unwrap();
@@ -144,7 +198,37 @@ impl TestEnv {
         let created = provision(&config, &template, &prefix, "local")
             .await
             .unwrap();
-        Self { config, created }
+        let resources = TestResources {
+            created: created.clone(),
+            settings: Mutex::new(BTreeMap::new()),
+        };
+        let env = Self {
+            wiring: Aws::new(config.clone(), resources),
+            config,
+            created,
+        };
+        env.set("STRIPE_API_BASE", localstripe_endpoint().await);
+        if let Some(secret) = env.created.name(Secret::PaymentProvider.logical_id()) {
+            local_stack::seed::payment_key(&env.config, secret)
+                .await
+                .unwrap();
+        }
+        env
+    }
+
+    /// The production wiring over this test's resources.
+    pub fn wiring(&self) -> &dyn Wiring {
+        &self.wiring
+    }
+
+    /// Overrides a setting for what is wired from now on (`STRIPE_API_BASE`, ...).
+    pub fn set(&self, name: &'static str, value: &str) {
+        self.wiring
+            .resources()
+            .settings
+            .lock()
+            .unwrap()
+            .insert(name, value.to_string());
     }
 
     pub fn name(&self, logical_id: &str) -> String {
@@ -154,77 +238,17 @@ impl TestEnv {
             .to_string()
     }
 
-    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(&self.config)
-    }
-
-    pub fn sqs(&self) -> aws_sdk_sqs::Client {
-        aws_sdk_sqs::Client::new(&self.config)
-    }
-
-    /// The orders adapter as create-order wires it (with the idempotency table).
-    pub fn orders(&self) -> Arc<DynamoOrders> {
-        Arc::new(
-            DynamoOrders::new(self.dynamodb(), self.name("OrdersTable"))
-                .with_idempotency_table(self.name("IdempotencyTable")),
-        )
-    }
-
-    pub fn inventory(&self) -> Arc<shared::adapters::dynamodb::DynamoInventory> {
-        Arc::new(shared::adapters::dynamodb::DynamoInventory::new(
-            self.dynamodb(),
-            self.name("OrdersTable"),
-            self.name("ProductsTable"),
-        ))
-    }
-
-    pub fn idempotency(&self) -> Arc<DynamoIdempotency> {
-        Arc::new(DynamoIdempotency::new(
-            self.dynamodb(),
-            self.name("IdempotencyTable"),
-        ))
-    }
-
-    pub fn catalog(&self) -> Arc<DynamoCatalog> {
-        Arc::new(DynamoCatalog::new(
-            self.dynamodb(),
-            self.name("ProductsTable"),
-        ))
-    }
-
-    pub fn users(&self) -> Arc<shared::adapters::dynamodb::DynamoUsers> {
-        Arc::new(shared::adapters::dynamodb::DynamoUsers::new(
-            self.dynamodb(),
-            self.name("UsersTable"),
-        ))
-    }
-
-    pub fn key_store(&self) -> Arc<shared::adapters::secrets::SecretsKeyStore> {
-        Arc::new(shared::adapters::secrets::SecretsKeyStore::new(
-            &self.config,
-            self.name("SigningKeySecret"),
-        ))
-    }
-
     /// A key ring over this test's signing key secret, as login, jwks and the authorizer build it.
     pub fn key_ring(&self) -> shared::adapters::secrets::KeyRing {
         shared::adapters::secrets::KeyRing::new(
-            self.key_store(),
-            shared::auth::tokens::TokenPolicy::from_env(),
+            self.key_store().unwrap(),
+            shared::auth::tokens::TokenPolicy::default(),
         )
     }
 
     /// A per-user rate limit counted in this test's rate limit table.
     pub fn limit(&self, scope: &str, per_minute: u32) -> shared::service::limits::RateLimit {
-        let counter = shared::adapters::dynamodb::DynamoRateCounter::new(
-            self.dynamodb(),
-            self.name("RateLimitTable"),
-        );
-        shared::service::limits::RateLimit::new(Arc::new(counter), scope, per_minute)
-    }
-
-    pub fn publisher(&self, queue: &str) -> Arc<SqsPublisher> {
-        Arc::new(SqsPublisher::new(self.sqs(), self.name(queue)))
+        shared::service::limits::RateLimit::new(self.rate_counter().unwrap(), scope, per_minute)
     }
 
     /// Seeds the demo catalog (p-1 … p-4).
@@ -412,11 +436,13 @@ pub async fn provider_record(order_id: &str) -> ProviderRecord {
 }
 
 /// A payment provider that can be taken down: a loopback proxy in front of localstripe that
-/// answers 503 while down, and counts the requests it got.
+/// answers 503 while down, or holds every request without answering while hanging, and counts
+/// the requests it got.
 #[derive(Clone)]
 pub struct FlakyProvider {
     pub url: String,
     up: Arc<std::sync::atomic::AtomicBool>,
+    hanging: Arc<std::sync::atomic::AtomicBool>,
     requests: Arc<std::sync::atomic::AtomicUsize>,
 }
 
@@ -425,18 +451,24 @@ impl FlakyProvider {
         use std::sync::atomic::Ordering;
         let target = localstripe_endpoint().await.to_string();
         let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let hanging = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let (state_up, state_requests) = (up.clone(), requests.clone());
+        let (state_up, state_hanging, state_requests) =
+            (up.clone(), hanging.clone(), requests.clone());
         let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
-            let (up, requests, http, target) = (
+            let (up, hanging, requests, http, target) = (
                 state_up.clone(),
+                state_hanging.clone(),
                 state_requests.clone(),
                 http.clone(),
                 target.clone(),
             );
             async move {
                 requests.fetch_add(1, Ordering::SeqCst);
+                if hanging.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_secs(120)).await;
+                }
                 if !up.load(Ordering::SeqCst) {
                     return (axum::http::StatusCode::SERVICE_UNAVAILABLE, Vec::new());
                 }
@@ -457,11 +489,23 @@ impl FlakyProvider {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { url, up, requests }
+        Self {
+            url,
+            up,
+            hanging,
+            requests,
+        }
     }
 
     pub fn set_up(&self, up: bool) {
         self.up.store(up, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Holds every request from now on without answering (a provider that accepts connections
+    /// and never replies).
+    pub fn set_hanging(&self, hanging: bool) {
+        self.hanging
+            .store(hanging, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn requests(&self) -> usize {
@@ -469,18 +513,25 @@ impl FlakyProvider {
     }
 }
 
-/// Runs an SQS consumer as the Lambda runtime would: the event in, its batch response out.
-pub async fn as_sqs<F, Fut>(payload: serde_json::Value, handle: F) -> Answer
+/// Runs an SQS consumer as the Lambda runtime would: the event in, with a context whose deadline
+/// is the function's timeout away, and its batch response out.
+pub async fn as_sqs<F, Fut>(payload: serde_json::Value, timeout: Duration, handle: F) -> Answer
 where
-    F: FnOnce(lambda_runtime::LambdaEvent<aws_lambda_events::sqs::SqsEvent>) -> Fut,
-    Fut: std::future::Future<Output = Result<serde_json::Value, std::convert::Infallible>>,
+    F: FnOnce(aws_lambda_events::sqs::SqsEvent, lambda_runtime::Context) -> Fut,
+    Fut: std::future::Future<Output = aws_lambda_events::sqs::SqsBatchResponse>,
 {
     let event = serde_json::from_value(payload)
         .map_err(|e| serde_json::json!({"errorMessage": e.to_string()}))?;
-    let Ok(response) = handle(lambda_runtime::LambdaEvent::new(
-        event,
-        lambda_runtime::Context::default(),
-    ))
-    .await;
-    Ok(response)
+    let response = handle(event, context(timeout)).await;
+    Ok(serde_json::to_value(response).unwrap())
+}
+
+/// A Lambda context whose deadline is `timeout` from now.
+pub fn context(timeout: Duration) -> lambda_runtime::Context {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let mut context = lambda_runtime::Context::default();
+    context.deadline = u64::try_from((now + timeout).as_millis()).unwrap();
+    context
 }

@@ -12,11 +12,11 @@ use shared::adapters::dynamodb::TableProbe;
 use shared::domain::{
     Currency, CustomerId, IdempotencyKey, Money, OrderId, OrderStatus, ProductDraft, ProductId,
 };
-use shared::memory;
-use shared::messages::{Envelope, MessageType};
-use shared::ports::{
-    Catalog, ClaimOutcome, IdempotencyStore, OrderCursor, OrderEvents, OrderRepository, Probe,
-};
+use shared::messages::Envelope;
+use shared::pipeline::Queue;
+use shared::ports::{ClaimOutcome, OrderCursor, Probe};
+use shared::testing as memory;
+use shared::wiring::Wiring;
 use system_tests::TestEnv;
 
 /// Customer `c-1`, its key `k-1`, now.
@@ -35,7 +35,7 @@ fn customer(id: &str) -> CustomerId {
 #[tokio::test]
 async fn an_inserted_order_reads_back_whole_with_its_creation_in_history() {
     let env = TestEnv::new().await;
-    let orders = env.orders();
+    let orders = env.orders().unwrap();
     let order = memory::order(OrderId::generate(), "c-1", Utc::now());
     orders.insert(&order, None).await.unwrap();
 
@@ -48,7 +48,7 @@ async fn an_inserted_order_reads_back_whole_with_its_creation_in_history() {
 #[tokio::test]
 async fn a_transition_from_a_stale_version_is_refused_and_leaves_no_history() {
     let env = TestEnv::new().await;
-    let orders = env.orders();
+    let orders = env.orders().unwrap();
     let order = memory::order(OrderId::generate(), "c-1", Utc::now());
     orders.insert(&order, None).await.unwrap();
 
@@ -72,7 +72,7 @@ async fn a_transition_from_a_stale_version_is_refused_and_leaves_no_history() {
 #[tokio::test]
 async fn of_concurrent_transitions_from_one_version_exactly_one_wins() {
     let env = TestEnv::new().await;
-    let orders = env.orders();
+    let orders = env.orders().unwrap();
     let order = memory::order(OrderId::generate(), "c-1", Utc::now());
     orders.insert(&order, None).await.unwrap();
 
@@ -102,7 +102,7 @@ async fn of_concurrent_transitions_from_one_version_exactly_one_wins() {
 #[tokio::test]
 async fn a_customers_listing_pages_newest_first_and_holds_only_their_orders() {
     let env = TestEnv::new().await;
-    let orders = env.orders();
+    let orders = env.orders().unwrap();
     let start = Utc::now() - Duration::hours(1);
     let mut mine = Vec::new();
     for minute in 0..5 {
@@ -138,7 +138,7 @@ async fn a_customers_listing_pages_newest_first_and_holds_only_their_orders() {
 #[tokio::test]
 async fn a_cursor_naming_another_customers_order_still_lists_only_the_callers() {
     let env = TestEnv::new().await;
-    let orders = env.orders();
+    let orders = env.orders().unwrap();
     let now = Utc::now();
     let mine = memory::order(OrderId::generate(), "c-a", now - Duration::minutes(5));
     orders.insert(&mine, None).await.unwrap();
@@ -159,7 +159,7 @@ async fn a_cursor_naming_another_customers_order_still_lists_only_the_callers() 
 #[tokio::test]
 async fn an_idempotency_key_is_held_completed_with_the_order_and_then_replayed() {
     let env = TestEnv::new().await;
-    let (orders, keys) = (env.orders(), env.idempotency());
+    let (orders, keys) = (env.orders().unwrap(), env.idempotency().unwrap());
     let (who, key, now) = first_key();
 
     let ClaimOutcome::Acquired(claim) = keys.claim(&who, &key, "h1", now).await.unwrap() else {
@@ -194,7 +194,7 @@ async fn an_idempotency_key_is_held_completed_with_the_order_and_then_replayed()
 #[tokio::test]
 async fn a_released_claim_can_be_taken_again_at_once() {
     let env = TestEnv::new().await;
-    let keys = env.idempotency();
+    let keys = env.idempotency().unwrap();
     let (who, key, now) = first_key();
     let ClaimOutcome::Acquired(claim) = keys.claim(&who, &key, "h", now).await.unwrap() else {
         panic!()
@@ -209,7 +209,7 @@ async fn a_released_claim_can_be_taken_again_at_once() {
 #[tokio::test]
 async fn an_expired_lease_is_taken_over_and_the_old_holder_cannot_complete() {
     let env = TestEnv::new().await;
-    let (orders, keys) = (env.orders(), env.idempotency());
+    let (orders, keys) = (env.orders().unwrap(), env.idempotency().unwrap());
     let (who, key, now) = first_key();
     let ClaimOutcome::Acquired(old) = keys.claim(&who, &key, "h", now).await.unwrap() else {
         panic!()
@@ -229,7 +229,7 @@ async fn an_expired_lease_is_taken_over_and_the_old_holder_cannot_complete() {
 
     let order = memory::order(OrderId::generate(), "c-1", now);
     let late = orders.insert(&order, Some(&old)).await;
-    assert!(matches!(late, Err(AppError::Conflict(_))), "{late:?}");
+    assert!(matches!(late, Err(AppError::KeyTakenOver)), "{late:?}");
     assert_eq!(
         orders.get(&order.id).await.unwrap(),
         None,
@@ -240,7 +240,7 @@ async fn an_expired_lease_is_taken_over_and_the_old_holder_cannot_complete() {
 #[tokio::test]
 async fn of_concurrent_claims_on_one_key_exactly_one_acquires() {
     let env = TestEnv::new().await;
-    let keys = env.idempotency();
+    let keys = env.idempotency().unwrap();
     let now = Utc::now();
     let attempts = (0..10).map(|_| {
         let keys = keys.clone();
@@ -274,7 +274,7 @@ fn draft(id: &str, cents: i64) -> ProductDraft {
 #[tokio::test]
 async fn products_are_created_replaced_and_read_in_batches_and_pages() {
     let env = TestEnv::new().await;
-    let catalog = env.catalog();
+    let catalog = env.catalog().unwrap();
     let (created, is_new) = catalog.put(&draft("p-1", 100), Utc::now()).await.unwrap();
     assert!(is_new);
     assert_eq!(created.version, 1);
@@ -326,11 +326,20 @@ async fn products_are_created_replaced_and_read_in_batches_and_pages() {
 async fn a_published_message_arrives_on_the_queue_as_a_versioned_envelope() {
     let env = TestEnv::new().await;
     let id = OrderId::generate();
-    let message = Envelope::new(MessageType::OrderPlaced, id.clone(), "corr-1", Utc::now());
-    env.publisher("InventoryQueue")
-        .publish(&message)
+    let message =
+        Envelope::announcing(OrderStatus::Pending, id.clone(), "corr-1", Utc::now()).unwrap();
+    let queues = env.queues(&[Queue::Inventory], None).unwrap();
+    queues
+        .send(&message, std::time::Duration::ZERO)
         .await
         .unwrap();
+    let elsewhere =
+        Envelope::announcing(OrderStatus::Reserved, id.clone(), "c", Utc::now()).unwrap();
+    let refused = queues.send(&elsewhere, std::time::Duration::ZERO).await;
+    assert!(
+        matches!(refused, Err(AppError::Internal { .. })),
+        "a queue the function was not given is refused, not silently dropped"
+    );
 
     let received = env.drain("InventoryQueue").await;
     assert_eq!(received.len(), 1);
@@ -352,9 +361,8 @@ async fn the_table_probe_passes_for_a_table_and_fails_for_a_missing_one() {
 #[tokio::test]
 async fn accounts_count_failures_lock_and_clear_on_the_real_table() {
     use shared::auth::{Email, Password};
-    use shared::ports::UserRepository;
     let env = TestEnv::new().await;
-    let users = env.users();
+    let users = env.users().unwrap();
     let email = Email::parse("ada@example.com").unwrap();
     let password = Password::parse("correct horse battery staple").unwrap();
     assert!(
@@ -399,9 +407,8 @@ async fn accounts_count_failures_lock_and_clear_on_the_real_table() {
 
 #[tokio::test]
 async fn the_signing_key_secret_rotates_and_tokens_survive_one_rotation() {
-    use shared::ports::KeyStore;
     let env = TestEnv::new().await;
-    let store = env.key_store();
+    let store = env.key_store().unwrap();
     assert!(
         store.load().await.unwrap().keys.is_empty(),
         "the template creates the secret empty"
@@ -429,6 +436,7 @@ async fn the_signing_key_secret_rotates_and_tokens_survive_one_rotation() {
 
 async fn stock_of(env: &TestEnv, id: &str) -> u32 {
     env.catalog()
+        .unwrap()
         .get(&ProductId::parse(id).unwrap())
         .await
         .unwrap()
@@ -447,10 +455,10 @@ fn two_line_order(customer: &str, second: &str, quantity: i64) -> shared::domain
 
 #[tokio::test]
 async fn a_reservation_takes_every_line_once_with_the_transition() {
-    use shared::ports::{Inventory, Reservation};
+    use shared::ports::Reservation;
     let env = TestEnv::new().await;
     env.seed().await; // p-1: 100, p-2: 25
-    let (orders, inventory) = (env.orders(), env.inventory());
+    let (orders, inventory) = (env.orders().unwrap(), env.inventory().unwrap());
     let order = two_line_order("c-1", "p-2", 5);
     orders.insert(&order, None).await.unwrap();
     let (next, entry) = order
@@ -488,10 +496,10 @@ async fn a_reservation_takes_every_line_once_with_the_transition() {
 
 #[tokio::test]
 async fn a_short_line_is_named_and_nothing_is_taken() {
-    use shared::ports::{Inventory, Reservation};
+    use shared::ports::Reservation;
     let env = TestEnv::new().await;
     env.seed().await; // p-4 is sold out
-    let (orders, inventory) = (env.orders(), env.inventory());
+    let (orders, inventory) = (env.orders().unwrap(), env.inventory().unwrap());
     let order = two_line_order("c-1", "p-4", 1);
     orders.insert(&order, None).await.unwrap();
     let (next, entry) = order

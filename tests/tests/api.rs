@@ -9,7 +9,7 @@ use std::sync::Arc;
 use lambda_http::Request;
 use serde_json::{Value, json};
 use shared::domain::{OrderId, OrderStatus};
-use shared::ports::{OrderRepository, Probe, SystemClock};
+use shared::wiring::{Wire, Wiring};
 use system_tests::{TestEnv, body, event, request};
 
 const ALICE: Option<(&str, &str)> = Some(("alice", "customer"));
@@ -30,42 +30,17 @@ struct Api {
 impl Api {
     async fn new() -> Self {
         let env = TestEnv::new().await;
+        env.set("RATE_LIMIT_PER_MINUTE", "1000");
         env.seed().await;
-        let create = create_order::handler::Deps {
-            limit: env.limit("api", 1000),
-            orders: env.orders(),
-            idempotency: env.idempotency(),
-            catalog: env.catalog(),
-            events: env.publisher("InventoryQueue"),
-            clock: Arc::new(SystemClock),
-        };
+        let from = env.wiring();
         Self {
-            create,
-            get: get_order::handler::Deps {
-                limit: env.limit("api", 1000),
-                orders: env.orders(),
-            },
-            list: list_orders::handler::Deps {
-                limit: env.limit("api", 1000),
-                orders: env.orders(),
-            },
-            cancel: cancel_order::handler::Deps {
-                limit: env.limit("api", 1000),
-                orders: env.orders(),
-                events: env.publisher("CompensationQueue"),
-                clock: Arc::new(SystemClock),
-            },
-            products: list_products::handler::Deps {
-                catalog: env.catalog(),
-            },
-            product: get_product::handler::Deps {
-                catalog: env.catalog(),
-            },
-            put: put_product::handler::Deps {
-                limit: env.limit("api", 1000),
-                catalog: env.catalog(),
-                clock: Arc::new(SystemClock),
-            },
+            create: Wire::wire(from).await.unwrap(),
+            get: Wire::wire(from).await.unwrap(),
+            list: Wire::wire(from).await.unwrap(),
+            cancel: Wire::wire(from).await.unwrap(),
+            products: Wire::wire(from).await.unwrap(),
+            product: Wire::wire(from).await.unwrap(),
+            put: Wire::wire(from).await.unwrap(),
             env,
         }
     }
@@ -215,6 +190,7 @@ async fn an_order_is_placed_read_revalidated_listed_and_cancelled() {
     let history = api
         .env
         .orders()
+        .unwrap()
         .history(&OrderId::parse(id).unwrap())
         .await
         .unwrap();
@@ -400,7 +376,7 @@ async fn a_shipped_order_cannot_be_cancelled() {
     let api = Api::new().await;
     let (_, placed) = api.place(ALICE, None, None).await;
     let id = OrderId::parse(placed["id"].as_str().unwrap()).unwrap();
-    let orders = api.env.orders();
+    let orders = api.env.orders().unwrap();
     for to in [
         OrderStatus::Reserved,
         OrderStatus::Paid,
@@ -504,38 +480,20 @@ async fn the_catalog_is_public_to_read_and_admin_only_to_change() {
 #[tokio::test]
 async fn health_is_ok_with_the_tables_and_503_without_them() {
     let env = TestEnv::new().await;
-    let probes = |orders: String| -> Vec<Box<dyn Probe>> {
-        vec![
-            Box::new(shared::adapters::dynamodb::TableProbe::new(
-                env.dynamodb(),
-                "orders",
-                orders,
-            )),
-            Box::new(shared::adapters::dynamodb::TableProbe::new(
-                env.dynamodb(),
-                "products",
-                env.name("ProductsTable"),
-            )),
-        ]
-    };
-    let deployment = shared::config::Deployment {
-        stage: "local".into(),
-        version: "test",
-    };
-    let healthy = health::handler::Deps {
-        probes: probes(env.name("OrdersTable")),
-        deployment: deployment.clone(),
-    };
+    let healthy: health::handler::Deps = Wire::wire(env.wiring()).await.unwrap();
     let response = health::handler::handle(&healthy, request(&event("health", None)))
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(body(&response)["status"], "ok");
 
-    let broken = health::handler::Deps {
-        probes: probes("missing-table".into()),
-        deployment,
-    };
+    env.dynamodb()
+        .delete_table()
+        .table_name(env.name("OrdersTable"))
+        .send()
+        .await
+        .unwrap();
+    let broken = healthy;
     let response = health::handler::handle(&broken, request(&event("health", None)))
         .await
         .unwrap();
@@ -543,7 +501,7 @@ async fn health_is_ok_with_the_tables_and_503_without_them() {
     let report = body(&response);
     assert_eq!(report["checks"][0], json!({"name": "orders", "ok": false}));
     assert!(
-        !report.to_string().contains("missing-table"),
+        !report.to_string().contains(&env.name("OrdersTable")),
         "no internals in the report"
     );
 }
@@ -551,14 +509,13 @@ async fn health_is_ok_with_the_tables_and_503_without_them() {
 #[tokio::test]
 async fn the_per_user_limit_refuses_the_request_past_it_even_when_concurrent() {
     let env = TestEnv::new().await;
-    let orders = env.orders();
-    let order = shared::memory::order(OrderId::generate(), "alice", chrono::Utc::now());
-    orders.insert(&order, None).await.unwrap();
+    let order = shared::testing::order(OrderId::generate(), "alice", chrono::Utc::now());
+    env.orders().unwrap().insert(&order, None).await.unwrap();
     for attempt in 0..2 {
         // A fresh scope per attempt; an attempt that straddles a minute boundary is not judged.
         let deps = Arc::new(get_order::handler::Deps {
             limit: env.limit(&format!("reads-{attempt}"), 5),
-            orders: orders.clone(),
+            use_case: Wire::wire(env.wiring()).await.unwrap(),
         });
         let minute = chrono::Utc::now().timestamp() / 60;
         let requests = (0..6).map(|_| {

@@ -22,6 +22,7 @@ use local_stack::template::Template;
 use pre_traffic_check::adapters::{CodeDeployDeployments, LambdaFunctions};
 use pre_traffic_check::check::{Ports, run};
 use serde_json::{Value, json};
+use shared::wiring::Wiring;
 use system_tests::{TestEnv, fake_lambda, moto_endpoint, repo_root};
 
 const ACCOUNT: &str = "123456789012";
@@ -189,12 +190,15 @@ fn by_binary(prefix: String, inner: functions::Dispatch) -> functions::Dispatch 
 async fn every_function_of_the_template_passes_its_pre_traffic_check() {
     let env = Arc::new(TestEnv::new().await);
     env.seed().await;
-    shared::service::accounts::rotate_signing_key(env.key_store().as_ref(), chrono::Utc::now())
-        .await
-        .unwrap();
+    shared::service::accounts::rotate_signing_key(
+        env.key_store().unwrap().as_ref(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     let cloud = Cloud::new().await;
     let prefix = format!("{}-", cloud.application);
-    let dispatch = functions::real_functions(env.clone(), system_tests::payments().await);
+    let dispatch = functions::real_functions(env.clone()).await;
     let invoke_url = fake_lambda(by_binary(prefix.clone(), dispatch)).await;
     let template = Template::load(&repo_root().join("template.yaml")).unwrap();
     let mut checked = 0;

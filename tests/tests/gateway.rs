@@ -17,7 +17,7 @@ use local_stack::gateway::invoke::Invoker;
 use local_stack::gateway::{Gateway, sqs};
 use local_stack::template::Template;
 use serde_json::{Value, json};
-use shared::ports::Catalog;
+use shared::wiring::Wiring;
 use system_tests::{TestEnv, fake_lambda, repo_root};
 
 mod functions;
@@ -48,27 +48,39 @@ const KEY: &str = "test-client-key";
 /// signing key seeded.
 async fn project_api() -> (Arc<TestEnv>, String) {
     let template = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
-    project_api_on(&template, system_tests::payments().await).await
+    project_api_on(&template, |_| {}).await
 }
 
 /// The project's template with 1 s visibility timeouts, so a failing message reaches its
 /// dead-letter queue in seconds rather than minutes.
 fn fast_redelivery_template() -> String {
-    std::fs::read_to_string(repo_root().join("template.yaml"))
-        .unwrap()
-        .replace("VisibilityTimeout: 60", "VisibilityTimeout: 1")
+    let template = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    let lines: Vec<String> = template
+        .lines()
+        .map(|line| match line.split_once("VisibilityTimeout: ") {
+            Some((indent, _)) => format!("{indent}VisibilityTimeout: 1"),
+            None => line.to_string(),
+        })
+        .collect();
+    assert!(lines.iter().any(|l| l.ends_with("VisibilityTimeout: 1")));
+    lines.join("\n")
 }
 
-async fn project_api_on(
-    yaml: &str,
-    payments: Arc<dyn shared::ports::Payments>,
-) -> (Arc<TestEnv>, String) {
-    let env = Arc::new(TestEnv::with_template(yaml).await);
+/// The project's API on `yaml`, with payments parked for 1 s while the provider is down; `adjust`
+/// changes settings before the functions are wired.
+async fn project_api_on(yaml: &str, adjust: impl FnOnce(&TestEnv)) -> (Arc<TestEnv>, String) {
+    let env = TestEnv::with_template(yaml).await;
+    env.set("PAYMENT_PARK_SECONDS", "1");
+    adjust(&env);
+    let env = Arc::new(env);
     env.seed().await;
-    shared::service::accounts::rotate_signing_key(env.key_store().as_ref(), chrono::Utc::now())
-        .await
-        .unwrap();
-    let invoke_url = fake_lambda(real_functions(env.clone(), payments)).await;
+    shared::service::accounts::rotate_signing_key(
+        env.key_store().unwrap().as_ref(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let invoke_url = fake_lambda(real_functions(env.clone()).await).await;
     let template = Template::parse(yaml).unwrap();
     let api = start_gateway(&template, &env, &invoke_url, vec![KEY.into()]).await;
     // The queue consumers too, as `make run` polls them.
@@ -77,6 +89,13 @@ async fn project_api_on(
         tokio::spawn(sqs::run(env.sqs(), invoker.clone(), source));
     }
     (env, api)
+}
+
+/// The letters kept from one of the template's dead-letter queues.
+async fn dead_letters_of(env: &TestEnv, logical_id: &str) -> Vec<shared::ports::DeadLetter> {
+    let url = env.name(logical_id);
+    let queue = url.rsplit('/').next().unwrap();
+    env.dead_letters().unwrap().list(queue).await.unwrap()
 }
 
 /// `GET /orders/{id}` as the holder of `token`, with the client's API key.
@@ -205,6 +224,7 @@ async fn register_log_in_order_and_read_through_the_gateway() {
 
 async fn stock(env: &TestEnv, product: &str) -> u32 {
     env.catalog()
+        .unwrap()
         .get(&shared::domain::ProductId::parse(product).unwrap())
         .await
         .unwrap()
@@ -386,13 +406,12 @@ async fn cancelling_a_cancelled_order_gives_nothing_back_twice() {
     );
 }
 
-/// A payment method the provider does not know fails every attempt: after 5 receives the message
-/// is dead-lettered, the dead-letter function keeps it and fails the order, and compensation
-/// gives the stock back.
+/// A payment method the provider does not know is refused for good: the payment step sends the
+/// message straight to its dead-letter queue (no retries), the dead-letter function keeps it and
+/// fails the order once, and compensation gives the stock back.
 #[tokio::test]
-async fn a_poison_message_is_dead_lettered_after_five_receives_and_fails_its_order() {
-    let (env, api) =
-        project_api_on(&fast_redelivery_template(), system_tests::payments().await).await;
+async fn a_refused_payment_method_is_dead_lettered_at_once_and_fails_its_order_once() {
+    let (env, api) = project_api_on(&fast_redelivery_template(), |_| {}).await;
     let ada = account(&api, "ada@example.com").await;
     let mut poison = order_body();
     poison["paymentMethod"] = json!("pm_does_not_exist");
@@ -408,25 +427,18 @@ async fn a_poison_message_is_dead_lettered_after_five_receives_and_fails_its_ord
         None,
     )
     .await;
-    let reason = body["items"].as_array().unwrap().last().unwrap()["reason"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let last = body["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["reasonCode"], "STEP_GAVE_UP", "{last}");
+    let reason = last["reason"].as_str().unwrap();
     assert!(
-        reason.starts_with("OrderReserved dead-lettered to ")
-            && reason.contains("PaymentDeadLetterQueue after "),
-        "{reason}"
+        !reason.contains("DeadLetterQueue"),
+        "no internals: {reason}"
     );
-    let kept = env
-        .orders()
-        .dead_letters(
-            env.name("PaymentDeadLetterQueue")
-                .rsplit('/')
-                .next()
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let kept = dead_letters_of(&env, "PaymentDeadLetterQueue").await;
+    assert!(
+        kept.iter().all(|l| l.receives == 1 && l.problem.is_some()),
+        "dead-lettered at once with its problem: {kept:?}"
+    );
     // With 1 s visibility a slow first reservation may be redelivered and re-send its payment
     // message, so one order can dead-letter more than one message: each is kept, and the order
     // fails once.
@@ -452,16 +464,12 @@ async fn a_poison_message_is_dead_lettered_after_five_receives_and_fails_its_ord
 /// queue (none fails, none is dead-lettered); once it is back, every order completes, charged once.
 #[tokio::test]
 async fn a_provider_outage_opens_the_circuit_loses_nothing_and_orders_complete_after() {
-    use shared::adapters::stripe::{Resilience, StripePayments};
     let provider = system_tests::FlakyProvider::start().await;
-    let resilience = Resilience {
-        breaker_cool_down: Duration::from_secs(3),
-        ..Resilience::default()
-    };
-    let payments = Arc::new(
-        StripePayments::new(&provider.url, system_tests::STRIPE_KEY.into(), resilience).unwrap(),
-    );
-    let (env, api) = project_api_on(&fast_redelivery_template(), payments).await;
+    let (env, api) = project_api_on(&fast_redelivery_template(), |env| {
+        env.set("STRIPE_API_BASE", &provider.url);
+        env.set("PAYMENT_BREAKER_COOL_DOWN_SECONDS", "3");
+    })
+    .await;
     let ada = account(&api, "ada@example.com").await;
     provider.set_up(false);
     let mut ids = Vec::new();
@@ -496,13 +504,18 @@ async fn a_provider_outage_opens_the_circuit_loses_nothing_and_orders_complete_a
 
 #[tokio::test]
 async fn every_route_answers_each_kind_of_caller_as_intended() {
-    let (env, api) = project_api().await;
+    // The provider is down, so orders wait in RESERVED and stay cancellable throughout.
+    let provider = system_tests::FlakyProvider::start().await;
+    provider.set_up(false);
+    let template = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    let (env, api) =
+        project_api_on(&template, |env| env.set("STRIPE_API_BASE", &provider.url)).await;
     let alice = account(&api, "alice@example.com").await;
     let bob = account(&api, "bob@example.com").await;
     let root = "root@example.com";
     let password = shared::auth::Password::parse("correct horse battery staple").unwrap();
     shared::service::accounts::create_admin(
-        env.users().as_ref(),
+        env.users().unwrap().as_ref(),
         &shared::auth::Email::parse(root).unwrap(),
         &password,
         chrono::Utc::now(),

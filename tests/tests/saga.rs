@@ -1,28 +1,29 @@
 //! The fulfilment steps on the real adapters (DynamoDB on moto, Stripe on localstripe, SQS), each
-//! message delivered 1, 2 and 5 times, one after another and all at once: exactly one charge,
-//! one stock movement and one history entry per transition, one refund per compensation.
+//! wired exactly as its Lambda wires it: every message delivered 1, 2 and 5 times, one after
+//! another and all at once, gives exactly one charge, one stock movement and one history entry
+//! per transition, one refund per compensation. And the step contract against real parts: a stale
+//! dead letter for a shipped order changes nothing at the provider, and a provider that hangs
+//! never makes a batch outlive its deadline.
 
 // Test helpers panic on unexpected values by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::future::Future;
-use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use chrono::Utc;
-use shared::adapters::carrier::BuiltInCarrier;
-use shared::adapters::dynamodb::{DynamoInventory, DynamoOrders};
-use shared::adapters::notifier::LogNotifier;
-use shared::adapters::sqs::SqsPublisher;
-use shared::adapters::stripe::StripePayments;
+use shared::adapters::stripe::{Resilience, StripePayments};
 use shared::domain::{Caller, CustomerId, OrderId, OrderStatus, PaymentState, ProductId, Role};
 use shared::error::AppError;
-use shared::messages::{Envelope, MessageType};
-use shared::ports::{Catalog, OrderRepository, SystemClock};
-use shared::service::fulfilment::{
-    CompensatePorts, NotifyPorts, PayPorts, ReservePorts, ShipPorts, compensate, notify, pay,
-    reserve, ship,
-};
-use system_tests::{ProviderRecord, TestEnv, payments, provider_record};
+use shared::messages::Envelope;
+use shared::pipeline::Queue;
+use shared::ports::DeadLetter;
+use shared::service::fulfilment::{Compensate, DeadLetterHandling, Notify, Pay, Reserve, Ship};
+use shared::service::orders::CancelOrder;
+use shared::sqs::{Consume, consume};
+use shared::wiring::{Wire, Wiring};
+use system_tests::{FlakyProvider, ProviderRecord, TestEnv, context, provider_record};
 
 /// Delivers `copies` copies of a message, all at once or one after another; then, like SQS
 /// redelivering the failed ones, once more until a delivery succeeds.
@@ -52,86 +53,37 @@ where
 
 async fn placed_order(env: &TestEnv) -> Envelope {
     env.seed().await;
-    let order = shared::memory::order(OrderId::generate(), "c-1", Utc::now());
-    env.orders().insert(&order, None).await.unwrap();
-    Envelope::new(MessageType::OrderPlaced, order.id, "corr", Utc::now())
+    let order = shared::testing::order(OrderId::generate(), "c-1", Utc::now());
+    env.orders().unwrap().insert(&order, None).await.unwrap();
+    Envelope::announcing(order.status, order.id, "corr", Utc::now()).unwrap()
 }
 
-/// One set of the real adapters, and the ports of every step over them. The queues the steps
-/// hand orders to are real but nobody consumes them here: each step is called directly.
-struct Rig {
-    orders: Arc<DynamoOrders>,
-    inventory: Arc<DynamoInventory>,
-    payments: Arc<StripePayments>,
-    payment: Arc<SqsPublisher>,
-    shipping: Arc<SqsPublisher>,
-    notification: Arc<SqsPublisher>,
-    compensation: Arc<SqsPublisher>,
+/// Every step wired from the test's environment. The queues they hand orders to are real, but
+/// nobody consumes them here: each step is called directly.
+struct Steps {
+    reserve: Reserve,
+    pay: Pay,
+    ship: Ship,
+    notify: Notify,
+    compensate: Compensate,
 }
 
-impl Rig {
-    async fn new(env: &TestEnv) -> Self {
+impl Steps {
+    async fn wire(env: &TestEnv) -> Self {
+        let from = env.wiring();
         Self {
-            orders: env.orders(),
-            inventory: env.inventory(),
-            payments: payments().await,
-            payment: env.publisher("PaymentQueue"),
-            shipping: env.publisher("ShippingQueue"),
-            notification: env.publisher("NotificationQueue"),
-            compensation: env.publisher("CompensationQueue"),
-        }
-    }
-
-    fn reserve(&self) -> ReservePorts<'_> {
-        ReservePorts {
-            orders: self.orders.as_ref(),
-            inventory: self.inventory.as_ref(),
-            next: self.payment.as_ref(),
-            notifications: self.notification.as_ref(),
-            clock: &SystemClock,
-        }
-    }
-
-    fn pay(&self) -> PayPorts<'_> {
-        PayPorts {
-            orders: self.orders.as_ref(),
-            payments: self.payments.as_ref(),
-            next: self.shipping.as_ref(),
-            compensation: self.compensation.as_ref(),
-            later: self.payment.as_ref(),
-            clock: &SystemClock,
-        }
-    }
-
-    fn ship(&self) -> ShipPorts<'_> {
-        ShipPorts {
-            orders: self.orders.as_ref(),
-            carrier: &BuiltInCarrier,
-            next: self.notification.as_ref(),
-            clock: &SystemClock,
-        }
-    }
-
-    fn notify(&self) -> NotifyPorts<'_> {
-        NotifyPorts {
-            orders: self.orders.as_ref(),
-            notifier: &LogNotifier,
-            clock: &SystemClock,
-        }
-    }
-
-    fn compensate(&self) -> CompensatePorts<'_> {
-        CompensatePorts {
-            orders: self.orders.as_ref(),
-            inventory: self.inventory.as_ref(),
-            payments: self.payments.as_ref(),
-            clock: &SystemClock,
+            reserve: Wire::wire(from).await.unwrap(),
+            pay: Wire::wire(from).await.unwrap(),
+            ship: Wire::wire(from).await.unwrap(),
+            notify: Wire::wire(from).await.unwrap(),
+            compensate: Wire::wire(from).await.unwrap(),
         }
     }
 }
 
 async fn stock(env: &TestEnv) -> u32 {
     env.catalog()
+        .unwrap()
         .get(&ProductId::parse("p-1").unwrap())
         .await
         .unwrap()
@@ -139,14 +91,11 @@ async fn stock(env: &TestEnv) -> u32 {
         .available
 }
 
-async fn run_saga(env: &TestEnv, message: &Envelope, copies: usize, concurrently: bool) {
-    let rig = Rig::new(env).await;
-    let (reserving, paying) = (rig.reserve(), rig.pay());
-    let (shipping, notifying) = (rig.ship(), rig.notify());
-    deliver(copies, concurrently, || reserve(&reserving, message)).await;
-    deliver(copies, concurrently, || pay(&paying, message)).await;
-    deliver(copies, concurrently, || ship(&shipping, message)).await;
-    deliver(copies, concurrently, || notify(&notifying, message)).await;
+async fn run_saga(steps: &Steps, message: &Envelope, copies: usize, concurrently: bool) {
+    deliver(copies, concurrently, || steps.reserve.handle(message)).await;
+    deliver(copies, concurrently, || steps.pay.handle(message)).await;
+    deliver(copies, concurrently, || steps.ship.handle(message)).await;
+    deliver(copies, concurrently, || steps.notify.handle(message)).await;
 }
 
 #[tokio::test]
@@ -155,12 +104,13 @@ async fn every_step_delivered_1_2_and_5_times_has_exactly_one_effect() {
         for concurrently in [false, true] {
             let env = TestEnv::new().await;
             let message = placed_order(&env).await;
-            run_saga(&env, &message, copies, concurrently).await;
+            run_saga(&Steps::wire(&env).await, &message, copies, concurrently).await;
             let case = format!("{copies} copies, concurrently: {concurrently}");
-            let order = env.orders().get(&message.order_id).await.unwrap().unwrap();
+            let orders = env.orders().unwrap();
+            let order = orders.get(&message.order_id).await.unwrap().unwrap();
             assert_eq!(order.status, OrderStatus::Completed, "{case}");
             assert_eq!(stock(&env).await, 98, "{case}: one stock movement");
-            let history = env.orders().history(&message.order_id).await.unwrap();
+            let history = orders.history(&message.order_id).await.unwrap();
             assert_eq!(history.len(), 5, "{case}: one entry per transition");
             assert_eq!(
                 provider_record(message.order_id.as_str()).await,
@@ -178,29 +128,29 @@ async fn every_step_delivered_1_2_and_5_times_has_exactly_one_effect() {
 async fn a_compensation_delivered_5_times_at_once_refunds_and_restocks_once() {
     let env = TestEnv::new().await;
     let message = placed_order(&env).await;
-    let rig = Rig::new(&env).await;
-    reserve(&rig.reserve(), &message).await.unwrap();
-    pay(&rig.pay(), &message).await.unwrap();
+    let steps = Steps::wire(&env).await;
+    steps.reserve.handle(&message).await.unwrap();
+    steps.pay.handle(&message).await.unwrap();
     let caller = Caller {
         id: CustomerId::parse("c-1").unwrap(),
         role: Role::Customer,
     };
-    shared::service::orders::cancel_order(
-        rig.orders.as_ref(),
-        rig.compensation.as_ref(),
-        &SystemClock,
-        &caller,
-        &message.order_id,
-        "corr",
-    )
-    .await
-    .unwrap();
+    let cancel = CancelOrder::wire(env.wiring()).await.unwrap();
+    cancel
+        .cancel(&caller, &message.order_id, "corr")
+        .await
+        .unwrap();
 
-    let ports = rig.compensate();
-    deliver(5, true, || compensate(&ports, &message)).await;
-    deliver(2, false, || compensate(&ports, &message)).await;
+    deliver(5, true, || steps.compensate.handle(&message)).await;
+    deliver(2, false, || steps.compensate.handle(&message)).await;
 
-    let order = rig.orders.get(&message.order_id).await.unwrap().unwrap();
+    let order = env
+        .orders()
+        .unwrap()
+        .get(&message.order_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(order.status, OrderStatus::Cancelled);
     assert_eq!(
         order.payment.as_ref().map(|p| p.state),
@@ -217,25 +167,200 @@ async fn a_compensation_delivered_5_times_at_once_refunds_and_restocks_once() {
     );
 }
 
+/// The defect: the dead-letter handler failed an order in any non-terminal state, so a late
+/// payment letter for a shipped order refunded the charge and restocked goods that had left.
+#[tokio::test]
+async fn a_stale_payment_letter_for_a_shipped_order_leaves_it_shipped_and_unrefunded() {
+    let env = TestEnv::new().await;
+    let message = placed_order(&env).await;
+    let steps = Steps::wire(&env).await;
+    steps.reserve.handle(&message).await.unwrap();
+    let paying = env.drain(Queue::Payment.logical_id()).await;
+    steps.pay.handle(&message).await.unwrap();
+    steps.ship.handle(&message).await.unwrap();
+    let letters = DeadLetterHandling::wire(env.wiring()).await.unwrap();
+    let dead_letter_queue = env.name(Queue::Payment.dead_letter_logical_id());
+    let letter = DeadLetter {
+        queue: dead_letter_queue.rsplit('/').next().unwrap().to_string(),
+        message_id: "stale-1".into(),
+        body: paying[0].to_string(),
+        receives: 5,
+        at: Utc::now(),
+        problem: None,
+    };
+    letters.handle(&letter).await.unwrap();
+
+    let order = env
+        .orders()
+        .unwrap()
+        .get(&message.order_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(order.status, OrderStatus::Shipped);
+    assert_eq!(stock(&env).await, 98, "nothing restocked");
+    assert!(
+        env.drain(Queue::Compensation.logical_id()).await.is_empty(),
+        "nothing sent to compensation"
+    );
+    assert_eq!(
+        provider_record(message.order_id.as_str()).await,
+        ProviderRecord {
+            charges: 1,
+            refunds: 0
+        },
+        "no refund after shipping, by the provider's own record"
+    );
+    let kept = env
+        .dead_letters()
+        .unwrap()
+        .list(&letter.queue)
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1, "the letter is kept");
+}
+
+/// Records of `order_ids`' payment messages as one SQS event.
+fn batch(messages: &[Envelope]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .enumerate()
+        .map(|(i, message)| {
+            let mut record = SqsMessage::default();
+            record.message_id = Some(format!("m-{i}"));
+            record.body = Some(message.to_json());
+            record
+        })
+        .collect();
+    event
+}
+
+/// Reserved orders whose payment messages wait, behind a provider that will hang.
+async fn reserved_orders(env: &TestEnv, n: usize) -> Vec<Envelope> {
+    env.seed().await;
+    let reserve = Reserve::wire(env.wiring()).await.unwrap();
+    let mut paying = Vec::new();
+    for _ in 0..n {
+        let order = shared::testing::order(OrderId::generate(), "c-1", Utc::now());
+        env.orders().unwrap().insert(&order, None).await.unwrap();
+        let placed = Envelope::announcing(order.status, order.id, "corr", Utc::now()).unwrap();
+        reserve.handle(&placed).await.unwrap();
+        let reserved = Envelope {
+            kind: shared::messages::MessageType::OrderReserved,
+            queue: Some(Queue::Payment),
+            ..placed
+        };
+        paying.push(reserved);
+    }
+    env.drain(Queue::Payment.logical_id()).await;
+    paying
+}
+
+/// The defect: one provider call could take 15 s (3 attempts of 5 s) while the function had 10 s
+/// for a batch of 10 records handled one after another, so a hanging provider timed the whole
+/// invocation out and every record came back, untried ones included. Now a record gets its
+/// budget, the provider's attempts fit in what it has left, and records that cannot start in
+/// time are reported unstarted: the invocation answers before its deadline.
+#[tokio::test]
+async fn a_hanging_provider_never_makes_the_payment_batch_outlive_its_deadline() {
+    let provider = FlakyProvider::start().await;
+    let env = TestEnv::new().await;
+    env.set("STRIPE_API_BASE", &provider.url);
+    let paying = reserved_orders(&env, 3).await;
+    let pay = Pay::wire(env.wiring()).await.unwrap();
+    provider.set_hanging(true);
+
+    let timeout = Duration::from_secs(12);
+    let started = Instant::now();
+    let response = consume(&pay, &context(timeout), batch(&paying)).await;
+    let took = started.elapsed();
+
+    assert!(took < timeout, "answered before its deadline ({took:?})");
+    assert!(
+        took < shared::pipeline::PAY.budget,
+        "the provider's attempts gave up within the record's budget ({took:?})"
+    );
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["m-0", "m-1", "m-2"], "one tried, two unstarted");
+    assert!(provider.requests() >= 2, "the first record retried once");
+    for message in &paying {
+        let order = env
+            .orders()
+            .unwrap()
+            .get(&message.order_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            order.status,
+            OrderStatus::Reserved,
+            "nothing lost or failed"
+        );
+    }
+}
+
+/// A record whose provider calls ran out of time still counts against the circuit breaker, so
+/// the next records are parked instead of each spending its whole budget on a dead provider.
+#[tokio::test]
+async fn calls_cut_short_by_the_deadline_open_the_circuit_and_the_rest_is_parked() {
+    let provider = FlakyProvider::start().await;
+    let env = TestEnv::new().await;
+    env.set("STRIPE_API_BASE", &provider.url);
+    env.set("PAYMENT_BREAKER_THRESHOLD", "1");
+    env.set("PAYMENT_PARK_SECONDS", "0");
+    let paying = reserved_orders(&env, 2).await;
+    let pay = Pay::wire(env.wiring()).await.unwrap();
+    provider.set_hanging(true);
+
+    let response = consume(&pay, &context(Duration::from_secs(30)), batch(&paying)).await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["m-0"], "the second was parked, not failed");
+    let parked = env.drain(Queue::Payment.logical_id()).await;
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0]["orderId"], paying[1].order_id.as_str());
+}
+
 #[tokio::test]
 async fn the_payment_key_is_read_from_secrets_manager_and_a_placeholder_is_refused() {
     let env = TestEnv::new().await;
     let secret = env.name("PaymentProviderSecret");
     let endpoint = system_tests::localstripe_endpoint().await;
-    let refused = StripePayments::from_secret(&env.config, &secret, endpoint).await;
+    aws_sdk_secretsmanager_put(&env, &secret, r#"{"apiKey":"replace-me"}"#).await;
+    let refused =
+        StripePayments::from_secret(&env.config, &secret, endpoint, Resilience::default()).await;
     assert!(
-        matches!(&refused, Err(e) if e.chain().contains("holds no Stripe API key")),
+        matches!(&refused, Err(e) if e.to_string().contains("holds no Stripe API key")),
         "the template's placeholder is not a key"
     );
     local_stack::seed::payment_key(&env.config, &secret)
         .await
         .unwrap();
-    let payments = StripePayments::from_secret(&env.config, &secret, endpoint)
-        .await
-        .unwrap();
-    let order = shared::memory::order(OrderId::generate(), "c-1", Utc::now());
+    let payments =
+        StripePayments::from_secret(&env.config, &secret, endpoint, Resilience::default())
+            .await
+            .unwrap();
+    let order = shared::testing::order(OrderId::generate(), "c-1", Utc::now());
     let intent = shared::ports::Payments::start(&payments, &order)
         .await
         .unwrap();
     assert!(intent.starts_with("pi_"));
+}
+
+async fn aws_sdk_secretsmanager_put(env: &TestEnv, secret: &str, value: &str) {
+    aws_sdk_secretsmanager::Client::new(&env.config)
+        .put_secret_value()
+        .secret_id(secret)
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap();
 }

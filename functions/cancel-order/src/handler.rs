@@ -1,35 +1,22 @@
 //! 200 with the cancelled order; 409 once it has shipped; 404 for anyone but the owner.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::domain::OrderId;
-use shared::http::{self, views::OrderView};
-use shared::ports::{Clock, OrderEvents, OrderRepository};
-use shared::service::limits::RateLimit;
-use shared::service::orders::cancel_order;
+use shared::http::{self, Authenticated, views::OrderView};
+use shared::service::orders::CancelOrder;
 
-pub struct Deps {
-    pub limit: RateLimit,
-    pub orders: Arc<dyn OrderRepository>,
-    pub events: Arc<dyn OrderEvents>,
-    pub clock: Arc<dyn Clock>,
-}
+pub type Deps = Authenticated<CancelOrder>;
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
     http::serve_caller(req, &deps.limit, |req, info, caller| async move {
         let id = http::path_param(&req, "id", OrderId::parse)?;
-        let order = cancel_order(
-            deps.orders.as_ref(),
-            deps.events.as_ref(),
-            deps.clock.as_ref(),
-            &caller,
-            &id,
-            &info.correlation_id,
-        )
-        .await?;
+        let order = deps
+            .use_case
+            .cancel(&caller, &id, &info.correlation_id)
+            .await?;
         Ok(http::json(StatusCode::OK, &OrderView::from(&order)))
     })
     .await
@@ -38,64 +25,56 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infalli
 #[cfg(test)]
 mod tests {
     use shared::domain::{OrderId, OrderStatus};
-    use shared::memory::{self, FixedClock, MemoryStore, RecordingEvents};
     use shared::messages::MessageType;
+    use shared::pipeline::Queue;
+    use shared::ports::OrderRepository;
+    use shared::testing::{self, Memory};
+    use shared::wiring::Wire;
 
     use super::*;
 
     const EVENT: &str = include_str!("../../../events/cancel-order.json");
 
-    async fn deps_with_order_in(
-        path: &[OrderStatus],
-    ) -> (Deps, Arc<MemoryStore>, Arc<RecordingEvents>) {
+    async fn deps_with_order_in(path: &[OrderStatus]) -> (Deps, Memory) {
         let event: serde_json::Value = serde_json::from_str(EVENT).unwrap();
         let id = OrderId::parse(event["pathParameters"]["id"].as_str().unwrap()).unwrap();
-        let mut order = memory::order(id, "customer-1", chrono::Utc::now());
-        let store = Arc::new(MemoryStore::new());
-        store.insert(&order, None).await.unwrap();
+        let memory = Memory::new();
+        let order = testing::order(id.clone(), "customer-1", chrono::Utc::now());
+        memory.store.insert(&order, None).await.unwrap();
         for status in path {
-            let (next, entry) = order.transition(*status, chrono::Utc::now(), None).unwrap();
-            store.apply(&order, &next, &entry).await.unwrap();
-            order = next;
+            testing::advance(&memory.store, &id, *status).await;
         }
-        let events = Arc::new(RecordingEvents::default());
-        let deps = Deps {
-            limit: memory::unlimited(),
-            orders: store.clone(),
-            events: events.clone(),
-            clock: Arc::new(FixedClock::new(chrono::Utc::now())),
-        };
-        (deps, store, events)
+        (Deps::wire(&memory).await.unwrap(), memory)
     }
 
     #[tokio::test]
     async fn a_paid_order_is_cancelled_and_compensation_is_requested() {
-        let (deps, store, events) =
-            deps_with_order_in(&[OrderStatus::Reserved, OrderStatus::Paid]).await;
-        let response = handle(&deps, memory::request_from_event(EVENT))
+        let (deps, memory) = deps_with_order_in(&[OrderStatus::Reserved, OrderStatus::Paid]).await;
+        let response = handle(&deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
         let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
         assert_eq!(body["status"], "CANCELLED");
-        assert_eq!(events.sent()[0].kind, MessageType::OrderCancelled);
-        let history = store.history(&events.sent()[0].order_id).await.unwrap();
+        let sent = memory.queues.sent_to(Queue::Compensation);
+        assert_eq!(sent[0].kind, MessageType::OrderCancelled);
+        let history = memory.store.history(&sent[0].order_id).await.unwrap();
         assert_eq!(history.last().unwrap().to, OrderStatus::Cancelled);
     }
 
     #[tokio::test]
     async fn cancelling_twice_succeeds_and_changes_nothing_more() {
-        let (deps, store, _) = deps_with_order_in(&[]).await;
-        handle(&deps, memory::request_from_event(EVENT))
+        let (deps, memory) = deps_with_order_in(&[]).await;
+        handle(&deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
-        let again = handle(&deps, memory::request_from_event(EVENT))
+        let again = handle(&deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
         assert_eq!(again.status(), 200);
         let id = OrderId::parse("ord_5f2b8c1e9a4d4c3b8e7f6a5b4c3d2e1f").unwrap();
         assert_eq!(
-            store.history(&id).await.unwrap().len(),
+            memory.store.history(&id).await.unwrap().len(),
             2,
             "created + cancelled"
         );
@@ -103,24 +82,24 @@ mod tests {
 
     #[tokio::test]
     async fn a_shipped_order_cannot_be_cancelled() {
-        let (deps, _, events) = deps_with_order_in(&[
+        let (deps, memory) = deps_with_order_in(&[
             OrderStatus::Reserved,
             OrderStatus::Paid,
             OrderStatus::Shipped,
         ])
         .await;
-        let response = handle(&deps, memory::request_from_event(EVENT))
+        let response = handle(&deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
         assert_eq!(response.status(), 409);
-        assert!(events.sent().is_empty());
+        assert!(memory.queues.sent().is_empty());
     }
 
     #[tokio::test]
     async fn another_customer_cannot_cancel() {
-        let (deps, _, _) = deps_with_order_in(&[]).await;
-        let request = memory::with_principal(
-            memory::request_from_event(EVENT),
+        let (deps, _memory) = deps_with_order_in(&[]).await;
+        let request = testing::with_principal(
+            testing::request_from_event(EVENT),
             Some(("customer-2", "customer")),
         );
         assert_eq!(handle(&deps, request).await.unwrap().status(), 404);

@@ -1,25 +1,15 @@
 //! Parses the request, places the order, answers 201 with its `Location`.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::AppError;
 use shared::domain::IdempotencyKey;
-use shared::http::{self, views::OrderView};
-use shared::ports::{Catalog, Clock, IdempotencyStore, OrderEvents, OrderRepository};
-use shared::service::limits::RateLimit;
-use shared::service::orders::{PlaceOrderPorts, PlaceOrderRequest, place_order};
+use shared::http::{self, Authenticated, views::OrderView};
+use shared::service::orders::{PlaceOrder, PlaceOrderRequest};
 
-pub struct Deps {
-    pub limit: RateLimit,
-    pub orders: Arc<dyn OrderRepository>,
-    pub idempotency: Arc<dyn IdempotencyStore>,
-    pub catalog: Arc<dyn Catalog>,
-    pub events: Arc<dyn OrderEvents>,
-    pub clock: Arc<dyn Clock>,
-}
+pub type Deps = Authenticated<PlaceOrder>;
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
     http::serve_caller(req, &deps.limit, |req, info, caller| async move {
@@ -29,21 +19,10 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infalli
             })
             .transpose()?;
         let request: PlaceOrderRequest = http::json_body(&req)?;
-        let ports = PlaceOrderPorts {
-            orders: deps.orders.as_ref(),
-            idempotency: deps.idempotency.as_ref(),
-            catalog: deps.catalog.as_ref(),
-            events: deps.events.as_ref(),
-            clock: deps.clock.as_ref(),
-        };
-        let placed = place_order(
-            &ports,
-            &caller,
-            &request,
-            key.as_ref(),
-            &info.correlation_id,
-        )
-        .await?;
+        let placed = deps
+            .use_case
+            .place(&caller, &request, key.as_ref(), &info.correlation_id)
+            .await?;
         let response = http::json(StatusCode::CREATED, &OrderView::from(&placed.order));
         let response = http::with_header(
             response,
@@ -61,42 +40,30 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infalli
 
 #[cfg(test)]
 mod tests {
-    use shared::memory::{self, FixedClock, MemoryStore, RecordingEvents};
+    use shared::testing::{self, Memory};
+    use shared::wiring::Wire;
 
     use super::*;
 
     const EVENT: &str = include_str!("../../../events/create-order.json");
 
     struct World {
-        store: Arc<MemoryStore>,
-        events: Arc<RecordingEvents>,
+        memory: Memory,
         deps: Deps,
     }
 
-    fn world() -> World {
-        let store = Arc::new(MemoryStore::new());
-        store.seed_product(memory::product("p-1", 1250, 10));
-        store.seed_product(memory::product("p-2", 99, 10));
-        let events = Arc::new(RecordingEvents::default());
-        let deps = Deps {
-            limit: memory::unlimited(),
-            orders: store.clone(),
-            idempotency: store.clone(),
-            catalog: store.clone(),
-            events: events.clone(),
-            clock: Arc::new(FixedClock::new(chrono::Utc::now())),
-        };
-        World {
-            store,
-            events,
-            deps,
-        }
+    async fn world() -> World {
+        let memory = Memory::new();
+        memory.store.seed_product(testing::product("p-1", 1250, 10));
+        memory.store.seed_product(testing::product("p-2", 99, 10));
+        let deps = Deps::wire(&memory).await.unwrap();
+        World { memory, deps }
     }
 
     fn with_body(body: &str) -> Request {
         let mut event: serde_json::Value = serde_json::from_str(EVENT).unwrap();
         event["body"] = body.into();
-        memory::request_from_event(&event.to_string())
+        testing::request_from_event(&event.to_string())
     }
 
     fn json(response: &Response<Body>) -> serde_json::Value {
@@ -105,8 +72,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_sample_event_places_an_order_priced_from_the_catalog() {
-        let w = world();
-        let response = handle(&w.deps, memory::request_from_event(EVENT))
+        let w = world().await;
+        let response = handle(&w.deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
         assert_eq!(response.status(), 201);
@@ -123,7 +90,7 @@ mod tests {
             format!("/orders/{}", body["id"].as_str().unwrap())
         );
         assert_eq!(
-            w.events.sent().len(),
+            w.memory.queues.sent().len(),
             1,
             "the order is handed to fulfilment"
         );
@@ -131,25 +98,25 @@ mod tests {
 
     #[tokio::test]
     async fn the_same_key_and_body_return_the_same_order_once() {
-        let w = world();
+        let w = world().await;
         let first = json(
-            &handle(&w.deps, memory::request_from_event(EVENT))
+            &handle(&w.deps, testing::request_from_event(EVENT))
                 .await
                 .unwrap(),
         );
-        let again = handle(&w.deps, memory::request_from_event(EVENT))
+        let again = handle(&w.deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
         assert_eq!(again.status(), 201);
         assert_eq!(again.headers()["idempotent-replayed"], "true");
         assert_eq!(json(&again)["id"], first["id"]);
-        assert_eq!(w.store.order_count(), 1);
+        assert_eq!(w.memory.store.order_count(), 1);
     }
 
     #[tokio::test]
     async fn the_same_key_with_another_body_is_refused() {
-        let w = world();
-        handle(&w.deps, memory::request_from_event(EVENT))
+        let w = world().await;
+        handle(&w.deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
         let body = r#"{"items":[{"productId":"p-1","quantity":1}],"shippingAddress":{"name":"A","line1":"B","city":"C","postalCode":"D","country":"GB"},"paymentMethod":"pm_card_visa"}"#;
@@ -160,24 +127,24 @@ mod tests {
 
     #[tokio::test]
     async fn a_lost_enqueue_is_recovered_by_the_clients_retry() {
-        let w = world();
-        w.events.fail(true);
-        let failed = handle(&w.deps, memory::request_from_event(EVENT))
+        let w = world().await;
+        w.memory.queues.fail(true);
+        let failed = handle(&w.deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
         assert_eq!(failed.status(), 503);
-        w.events.fail(false);
-        let retried = handle(&w.deps, memory::request_from_event(EVENT))
+        w.memory.queues.fail(false);
+        let retried = handle(&w.deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
         assert_eq!(retried.status(), 201);
-        assert_eq!(w.events.sent().len(), 1);
-        assert_eq!(w.store.order_count(), 1);
+        assert_eq!(w.memory.queues.sent().len(), 1);
+        assert_eq!(w.memory.store.order_count(), 1);
     }
 
     #[tokio::test]
     async fn bad_input_names_the_field() {
-        let w = world();
+        let w = world().await;
         let cases = [
             (
                 r#"{"items":[{"productId":"p-1","quantity":0}],"shippingAddress":{"name":"A","line1":"B","city":"C","postalCode":"D","country":"GB"},"paymentMethod":"pm_card_visa"}"#,
@@ -222,19 +189,23 @@ mod tests {
                 .as_object_mut()
                 .unwrap()
                 .remove("Idempotency-Key");
-            let response = handle(&w.deps, memory::request_from_event(&event.to_string()))
+            let response = handle(&w.deps, testing::request_from_event(&event.to_string()))
                 .await
                 .unwrap();
             assert_eq!(response.status(), status, "{body}");
             assert_eq!(json(&response)["errors"][0]["field"], field, "{body}");
         }
-        assert_eq!(w.store.order_count(), 0, "no bad request wrote anything");
+        assert_eq!(
+            w.memory.store.order_count(),
+            0,
+            "no bad request wrote anything"
+        );
     }
 
     #[tokio::test]
     async fn a_request_without_identity_is_unauthenticated() {
-        let w = world();
-        let request = memory::with_principal(memory::request_from_event(EVENT), None);
+        let w = world().await;
+        let request = testing::with_principal(testing::request_from_event(EVENT), None);
         let response = handle(&w.deps, request).await.unwrap();
         assert_eq!(response.status(), 401);
         assert_eq!(

@@ -1,19 +1,8 @@
-//! Wiring only: clients and configuration once per cold start.
-
-use std::sync::Arc;
-
-use get_order::handler::{self, Deps};
-use shared::adapters::dynamodb::DynamoOrders;
-use shared::config;
-use shared::service::limits::RateLimit;
+//! `GET /orders/{id}`: the caller's own order, with an `ETag` for cheap revalidation.
+//!
+//! This binary only serves it: `handler` parses and answers; the use case lives in `shared`.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
-    let aws = config::aws().await;
-    let deps = Deps {
-        limit: RateLimit::from_env(&aws)?,
-        orders: Arc::new(DynamoOrders::from_env(&aws)?),
-    };
-    lambda_http::run(lambda_http::service_fn(|req| handler::handle(&deps, req))).await
+async fn main() -> Result<(), shared::lambda::Error> {
+    shared::lambda::serve_http(get_order::handler::handle).await
 }

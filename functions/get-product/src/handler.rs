@@ -1,22 +1,18 @@
 //! Public: no identity needed.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 
 use lambda_http::{Body, Request, Response};
 use shared::domain::ProductId;
 use shared::http::{self, Caching, views::ProductView};
-use shared::ports::Catalog;
-use shared::service::catalog::get_product;
+use shared::service::catalog::CatalogReads;
 
-pub struct Deps {
-    pub catalog: Arc<dyn Catalog>,
-}
+pub type Deps = CatalogReads;
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
     http::serve(req, |req, _| async move {
         let id = http::path_param(&req, "id", ProductId::parse)?;
-        let product = get_product(deps.catalog.as_ref(), &id).await?;
+        let product = deps.get(&id).await?;
         Ok(http::cacheable_json(
             &req,
             &ProductView::from(&product),
@@ -28,7 +24,8 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infalli
 
 #[cfg(test)]
 mod tests {
-    use shared::memory::{self, MemoryStore};
+    use shared::testing::{self, Memory};
+    use shared::wiring::Wire;
 
     use super::*;
 
@@ -36,17 +33,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_product_is_found_and_an_unknown_one_is_404() {
-        let store = Arc::new(MemoryStore::new());
-        store.seed_product(memory::product("p-1", 1250, 3));
-        let deps = Deps { catalog: store };
-        let response = handle(&deps, memory::request_from_event(EVENT))
+        let memory = Memory::new();
+        memory.store.seed_product(testing::product("p-1", 1250, 3));
+        let deps = Deps::wire(&memory).await.unwrap();
+        let response = handle(&deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
         assert!(response.headers().contains_key("etag"));
 
         let missing = EVENT.replace("p-1", "p-404");
-        let response = handle(&deps, memory::request_from_event(&missing))
+        let response = handle(&deps, testing::request_from_event(&missing))
             .await
             .unwrap();
         assert_eq!(response.status(), 404);

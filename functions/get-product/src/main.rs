@@ -1,17 +1,8 @@
-//! Wiring only: clients and configuration once per cold start.
-
-use std::sync::Arc;
-
-use get_product::handler::{self, Deps};
-use shared::adapters::dynamodb::DynamoCatalog;
-use shared::config;
+//! `GET /products/{id}`: one product, public and cacheable for a minute.
+//!
+//! This binary only serves it: `handler` parses and answers; the use case lives in `shared`.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
-    let aws = config::aws().await;
-    let deps = Deps {
-        catalog: Arc::new(DynamoCatalog::from_env(&aws)?),
-    };
-    lambda_http::run(lambda_http::service_fn(|req| handler::handle(&deps, req))).await
+async fn main() -> Result<(), shared::lambda::Error> {
+    shared::lambda::serve_http(get_product::handler::handle).await
 }

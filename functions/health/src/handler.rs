@@ -5,15 +5,10 @@ use std::convert::Infallible;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-use shared::config::Deployment;
 use shared::http;
-use shared::ports::Probe;
-use shared::service::health::{self, Check};
+use shared::service::health::{self, Check, HealthCheck};
 
-pub struct Deps {
-    pub probes: Vec<Box<dyn Probe>>,
-    pub deployment: Deployment,
-}
+pub type Deps = HealthCheck;
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -48,7 +43,8 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infalli
 
 #[cfg(test)]
 mod tests {
-    use shared::memory::{self, StaticProbe};
+    use shared::config::Deployment;
+    use shared::testing::{self, StaticProbe};
 
     use super::*;
 
@@ -75,7 +71,7 @@ mod tests {
 
     #[tokio::test]
     async fn healthy_dependencies_give_200_with_version_and_stage() {
-        let response = handle(&deps(true), memory::request_from_event(EVENT))
+        let response = handle(&deps(true), testing::request_from_event(EVENT))
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
@@ -87,7 +83,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_down_dependency_gives_503_naming_it() {
-        let response = handle(&deps(false), memory::request_from_event(EVENT))
+        let response = handle(&deps(false), testing::request_from_event(EVENT))
             .await
             .unwrap();
         assert_eq!(response.status(), 503);

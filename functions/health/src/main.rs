@@ -1,23 +1,9 @@
-//! Wiring only: clients and configuration once per cold start.
-
-use health::handler::{self, Deps};
-use shared::adapters::dynamodb::{self, TableProbe};
-use shared::config::{self, Deployment, Tables};
-use shared::ports::Probe;
+//! `GET /health`: a deep check that every table answers; 503 when one does not. Public, and
+//! shows no internals: only names and ok/failed.
+//!
+//! This binary only serves it: `handler` parses and answers; the use case lives in `shared`.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
-    let aws = config::aws().await;
-    let db = dynamodb::client(&aws);
-    let probes: Vec<Box<dyn Probe>> = vec![
-        Box::new(TableProbe::new(db.clone(), "orders", Tables::orders()?)),
-        Box::new(TableProbe::new(db.clone(), "products", Tables::products()?)),
-        Box::new(TableProbe::new(db, "idempotency", Tables::idempotency()?)),
-    ];
-    let deps = Deps {
-        probes,
-        deployment: Deployment::from_env()?,
-    };
-    lambda_http::run(lambda_http::service_fn(|req| handler::handle(&deps, req))).await
+async fn main() -> Result<(), shared::lambda::Error> {
+    shared::lambda::serve_http(health::handler::handle).await
 }

@@ -6,13 +6,11 @@ use lambda_http::{Body, Request, Response};
 use shared::adapters::secrets::KeyRing;
 use shared::http::{self, Caching};
 
-pub struct Deps {
-    pub keys: KeyRing,
-}
+pub type Deps = KeyRing;
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
     http::serve(req, |req, _| async move {
-        let tokens = deps.keys.tokens().await?;
+        let tokens = deps.tokens().await?;
         Ok(http::cacheable_json(
             &req,
             tokens.jwks(),
@@ -24,30 +22,27 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infalli
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use shared::auth::keys::KeySet;
-    use shared::auth::tokens::TokenPolicy;
-    use shared::memory::{self, MemoryStore};
     use shared::ports::KeyStore;
+    use shared::testing::{self, Memory};
+    use shared::wiring::Wire;
 
     use super::*;
 
     #[tokio::test]
     async fn the_sample_event_lists_public_keys_only() {
-        let store = Arc::new(MemoryStore::new());
+        let memory = Memory::new();
+        let store = memory.store.clone();
         let keys = KeySet::default()
             .rotated("k1")
             .unwrap()
             .rotated("k2")
             .unwrap();
         store.save(&keys).await.unwrap();
-        let deps = Deps {
-            keys: KeyRing::new(store, TokenPolicy::from_env()),
-        };
+        let deps = Deps::wire(&memory).await.unwrap();
         let response = handle(
             &deps,
-            memory::request_from_event(include_str!("../../../events/jwks.json")),
+            testing::request_from_event(include_str!("../../../events/jwks.json")),
         )
         .await
         .unwrap();

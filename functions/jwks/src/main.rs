@@ -1,15 +1,8 @@
-//! Wiring only: clients and configuration once per cold start.
-
-use jwks::handler::{self, Deps};
-use shared::adapters::secrets::KeyRing;
-use shared::config;
+//! `GET /.well-known/jwks.json`: the public keys that verify access tokens (current and previous).
+//!
+//! This binary only serves it: `handler` parses and answers; the use case lives in `shared`.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
-    let aws = config::aws().await;
-    let deps = Deps {
-        keys: KeyRing::from_env(&aws)?,
-    };
-    lambda_http::run(lambda_http::service_fn(|req| handler::handle(&deps, req))).await
+async fn main() -> Result<(), shared::lambda::Error> {
+    shared::lambda::serve_http(jwks::handler::handle).await
 }

@@ -1,24 +1,19 @@
 //! `limit` (1–100, default 20) and an opaque `cursor` from the previous page.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::AppError;
 use shared::http::{
-    self,
+    self, Authenticated,
     views::{ListView, OrderView},
 };
-use shared::ports::{OrderCursor, OrderRepository};
-use shared::service::limits::RateLimit;
-use shared::service::orders::list_orders;
+use shared::ports::OrderCursor;
+use shared::service::orders::CustomerOrders;
 use shared::service::{Cursor, Limit};
 
-pub struct Deps {
-    pub limit: RateLimit,
-    pub orders: Arc<dyn OrderRepository>,
-}
+pub type Deps = Authenticated<CustomerOrders>;
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
     http::serve_caller(req, &deps.limit, |req, _, caller| async move {
@@ -28,7 +23,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infalli
             .map(Cursor::decode)
             .transpose()
             .map_err(|e| AppError::invalid("cursor", e))?;
-        let page = list_orders(deps.orders.as_ref(), &caller, limit, cursor.as_ref()).await?;
+        let page = deps.use_case.list(&caller, limit, cursor.as_ref()).await?;
         Ok(http::json(
             StatusCode::OK,
             &ListView::<OrderView>::of(&page),
@@ -40,7 +35,9 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infalli
 #[cfg(test)]
 mod tests {
     use shared::domain::OrderId;
-    use shared::memory::{self, MemoryStore};
+    use shared::ports::OrderRepository;
+    use shared::testing::{self, Memory, MemoryStore};
+    use shared::wiring::Wire;
 
     use super::*;
 
@@ -48,7 +45,7 @@ mod tests {
 
     async fn place(store: &MemoryStore, customer: &str, minutes_ago: i64) {
         let at = chrono::Utc::now() - chrono::Duration::minutes(minutes_ago);
-        let order = memory::order(OrderId::generate(), customer, at);
+        let order = testing::order(OrderId::generate(), customer, at);
         store.insert(&order, None).await.unwrap();
     }
 
@@ -60,7 +57,7 @@ mod tests {
             event["queryStringParameters"]["cursor"] = cursor.into();
             event["multiValueQueryStringParameters"]["cursor"] = serde_json::json!([cursor]);
         }
-        memory::request_from_event(&event.to_string())
+        testing::request_from_event(&event.to_string())
     }
 
     fn json(response: &Response<Body>) -> serde_json::Value {
@@ -69,15 +66,12 @@ mod tests {
 
     #[tokio::test]
     async fn pages_walk_the_callers_orders_newest_first() {
-        let store = Arc::new(MemoryStore::new());
+        let memory = Memory::new();
         for minutes in [30, 10, 20] {
-            place(&store, "customer-1", minutes).await;
+            place(&memory.store, "customer-1", minutes).await;
         }
-        place(&store, "customer-2", 0).await;
-        let deps = Deps {
-            limit: memory::unlimited(),
-            orders: store,
-        };
+        place(&memory.store, "customer-2", 0).await;
+        let deps = Deps::wire(&memory).await.unwrap();
 
         let first = json(&handle(&deps, query("2", None)).await.unwrap());
         assert_eq!(first["items"].as_array().unwrap().len(), 2);
@@ -90,10 +84,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_limits_and_cursors_are_400_naming_them() {
-        let deps = Deps {
-            limit: memory::unlimited(),
-            orders: Arc::new(MemoryStore::new()),
-        };
+        let deps = Deps::wire(&Memory::new()).await.unwrap();
         for (request, field) in [
             (query("0", None), "limit"),
             (query("500", None), "limit"),

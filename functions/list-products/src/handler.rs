@@ -1,7 +1,6 @@
 //! Public: no identity needed. `limit` 1–100 (default 20) and an opaque `cursor`.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 
 use lambda_http::{Body, Request, Response};
 use shared::AppError;
@@ -10,13 +9,10 @@ use shared::http::{
     self, Caching,
     views::{ListView, ProductView},
 };
-use shared::ports::Catalog;
-use shared::service::catalog::list_products;
+use shared::service::catalog::CatalogReads;
 use shared::service::{Cursor, Limit};
 
-pub struct Deps {
-    pub catalog: Arc<dyn Catalog>,
-}
+pub type Deps = CatalogReads;
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
     http::serve(req, |req, _| async move {
@@ -26,7 +22,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infalli
             .map(Cursor::decode)
             .transpose()
             .map_err(|e| AppError::invalid("cursor", e))?;
-        let page = list_products(deps.catalog.as_ref(), limit, after.as_ref()).await?;
+        let page = deps.list(limit, after.as_ref()).await?;
         let view = ListView::<ProductView>::of(&page);
         Ok(http::cacheable_json(
             &req,
@@ -39,7 +35,8 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infalli
 
 #[cfg(test)]
 mod tests {
-    use shared::memory::{self, MemoryStore};
+    use shared::testing::{self, Memory};
+    use shared::wiring::Wire;
 
     use super::*;
 
@@ -47,11 +44,11 @@ mod tests {
 
     #[tokio::test]
     async fn the_sample_event_lists_the_catalog_publicly_cacheable() {
-        let store = Arc::new(MemoryStore::new());
-        store.seed_product(memory::product("p-1", 1250, 3));
-        store.seed_product(memory::product("p-2", 99, 0));
-        let deps = Deps { catalog: store };
-        let response = handle(&deps, memory::request_from_event(EVENT))
+        let memory = Memory::new();
+        memory.store.seed_product(testing::product("p-1", 1250, 3));
+        memory.store.seed_product(testing::product("p-2", 99, 0));
+        let deps = Deps::wire(&memory).await.unwrap();
+        let response = handle(&deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
         assert_eq!(response.status(), 200);

@@ -1,31 +1,18 @@
 //! 200 `{"token","tokenType":"Bearer","expiresIn"}`; 401 for any failure, alike.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use shared::adapters::secrets::KeyRing;
 use shared::http;
-use shared::ports::{Clock, UserRepository};
-use shared::service::accounts::{Credentials, login};
+use shared::service::accounts::{Credentials, Login};
 
-pub struct Deps {
-    pub users: Arc<dyn UserRepository>,
-    pub keys: KeyRing,
-    pub clock: Arc<dyn Clock>,
-}
+pub type Deps = Login;
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
     http::serve(req, |req, _| async move {
         let credentials: Credentials = http::json_body(&req)?;
-        let issued = login(
-            deps.users.as_ref(),
-            &deps.keys,
-            &credentials,
-            deps.clock.now(),
-        )
-        .await?;
+        let issued = deps.login(&credentials).await?;
         Ok(http::with_header(
             http::json(StatusCode::OK, &issued),
             "cache-control",
@@ -38,17 +25,18 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infalli
 #[cfg(test)]
 mod tests {
     use shared::auth::keys::KeySet;
-    use shared::auth::tokens::TokenPolicy;
-    use shared::memory::{self, FixedClock, MemoryStore};
     use shared::ports::KeyStore;
     use shared::service::accounts::register;
+    use shared::testing::{self, Memory};
+    use shared::wiring::Wire;
 
     use super::*;
 
     const EVENT: &str = include_str!("../../../events/login.json");
 
     async fn deps() -> Deps {
-        let store = Arc::new(MemoryStore::new());
+        let memory = Memory::new();
+        let store = memory.store.clone();
         store
             .save(&KeySet::default().rotated("k1").unwrap())
             .await
@@ -59,17 +47,13 @@ mod tests {
         register(store.as_ref(), &credentials, chrono::Utc::now())
             .await
             .unwrap();
-        Deps {
-            users: store.clone(),
-            keys: KeyRing::new(store, TokenPolicy::from_env()),
-            clock: Arc::new(FixedClock::new(chrono::Utc::now())),
-        }
+        Deps::wire(&memory).await.unwrap()
     }
 
     #[tokio::test]
     async fn the_sample_event_logs_in_and_a_wrong_password_is_401() {
         let deps = deps().await;
-        let response = handle(&deps, memory::request_from_event(EVENT))
+        let response = handle(&deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
@@ -79,7 +63,7 @@ mod tests {
 
         let mut event: serde_json::Value = serde_json::from_str(EVENT).unwrap();
         event["body"] = r#"{"email":"ada@example.com","password":"not the password"}"#.into();
-        let response = handle(&deps, memory::request_from_event(&event.to_string()))
+        let response = handle(&deps, testing::request_from_event(&event.to_string()))
             .await
             .unwrap();
         assert_eq!(response.status(), 401);

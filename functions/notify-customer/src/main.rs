@@ -1,24 +1,24 @@
-//! Wiring only: clients and configuration once per cold start.
-
-use std::sync::Arc;
-
-use notify_customer::handler::{self, Deps};
-use shared::adapters::dynamodb::DynamoOrders;
-use shared::adapters::notifier::LogNotifier;
-use shared::config;
-use shared::ports::SystemClock;
+//! Fulfilment step 4, fed by the notification queue: tells the customer (`COMPLETED` for a
+//! shipped order) or tells them why their order was rejected. The use case is
+//! `shared::service::fulfilment::Notify`.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
-    let aws = config::aws().await;
-    let deps = Deps {
-        orders: Arc::new(DynamoOrders::from_env(&aws)?),
-        notifier: Arc::new(LogNotifier),
-        clock: Arc::new(SystemClock),
-    };
-    lambda_runtime::run(lambda_runtime::service_fn(|event| {
-        handler::handle(&deps, event)
-    }))
-    .await
+async fn main() -> Result<(), shared::lambda::Error> {
+    shared::lambda::serve_queue::<shared::service::fulfilment::Notify>().await
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::domain::OrderStatus;
+    use shared::service::fulfilment::Notify;
+    use shared::testing;
+
+    const EVENT: &str = include_str!("../../../events/notify-customer.json");
+
+    #[tokio::test]
+    async fn the_sample_event_completes_a_shipped_order_once() {
+        let sample = testing::sample::<Notify>(EVENT, OrderStatus::Shipped, 2).await;
+        assert_eq!(sample.order().await.status, OrderStatus::Completed);
+        assert_eq!(sample.memory.notifier.told().len(), 1, "told once");
+    }
 }

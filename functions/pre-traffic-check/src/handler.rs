@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use aws_lambda_events::codedeploy::CodeDeployLifecycleEvent;
 use lambda_runtime::LambdaEvent;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::check::{Deployments, Functions, Ports, run};
 
@@ -14,18 +14,19 @@ pub struct Deps {
     pub function_prefix: String,
 }
 
-/// What CodeDeploy sends a lifecycle hook.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct HookEvent {
-    pub deployment_id: String,
-    pub lifecycle_event_hook_execution_id: String,
+/// What the hook answers (CodeDeploy reads the verdict it was told, not this; it is for logs and
+/// the Lambda console).
+#[derive(Debug, Serialize)]
+pub struct Verdict {
+    pub passed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 pub async fn handle(
     deps: &Deps,
-    event: LambdaEvent<HookEvent>,
-) -> Result<Value, lambda_runtime::Error> {
+    event: LambdaEvent<CodeDeployLifecycleEvent>,
+) -> Result<Verdict, lambda_runtime::Error> {
     let ports = Ports {
         deployments: deps.deployments.as_ref(),
         functions: deps.functions.as_ref(),
@@ -39,7 +40,13 @@ pub async fn handle(
     )
     .await?;
     Ok(match verdict {
-        Ok(()) => json!({"passed": true}),
-        Err(reason) => json!({"passed": false, "reason": reason}),
+        Ok(()) => Verdict {
+            passed: true,
+            reason: None,
+        },
+        Err(reason) => Verdict {
+            passed: false,
+            reason: Some(reason),
+        },
     })
 }

@@ -1,4 +1,6 @@
-//! Wiring only: clients and configuration once per cold start.
+//! Wiring only: clients and configuration once per cold start. Deployment tooling has its own
+//! clients (CodeDeploy, Lambda) outside the order service's wiring, and the SDK's default
+//! timeouts: invoking a new version may take as long as that function's own timeout.
 
 use std::sync::Arc;
 
@@ -9,7 +11,7 @@ use shared::config;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init();
-    let aws = config::aws().await;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let lambda = aws_sdk_lambda::Client::new(&aws);
     let deps = Deps {
         deployments: Arc::new(CodeDeployDeployments::new(aws_sdk_codedeploy::Client::new(

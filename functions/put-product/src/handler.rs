@@ -1,34 +1,20 @@
 //! 201 when the product is new, 200 when replaced; 403 for anyone but an admin.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::domain::ProductId;
-use shared::http::{self, views::ProductView};
-use shared::ports::{Catalog, Clock};
-use shared::service::catalog::{PutProductRequest, put_product};
-use shared::service::limits::RateLimit;
+use shared::http::{self, Authenticated, views::ProductView};
+use shared::service::catalog::{CatalogAdmin, PutProductRequest};
 
-pub struct Deps {
-    pub limit: RateLimit,
-    pub catalog: Arc<dyn Catalog>,
-    pub clock: Arc<dyn Clock>,
-}
+pub type Deps = Authenticated<CatalogAdmin>;
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
     http::serve_caller(req, &deps.limit, |req, _, caller| async move {
         let id = http::path_param(&req, "id", ProductId::parse)?;
         let request: PutProductRequest = http::json_body(&req)?;
-        let (product, created) = put_product(
-            deps.catalog.as_ref(),
-            deps.clock.as_ref(),
-            &caller,
-            id,
-            &request,
-        )
-        .await?;
+        let (product, created) = deps.use_case.put(&caller, id, &request).await?;
         let status = if created {
             StatusCode::CREATED
         } else {
@@ -41,34 +27,31 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infalli
 
 #[cfg(test)]
 mod tests {
-    use shared::memory::{self, FixedClock, MemoryStore};
+    use shared::testing::{self, Memory};
+    use shared::wiring::Wire;
 
     use super::*;
 
     const EVENT: &str = include_str!("../../../events/put-product.json");
 
-    fn deps() -> Deps {
-        Deps {
-            limit: memory::unlimited(),
-            catalog: Arc::new(MemoryStore::new()),
-            clock: Arc::new(FixedClock::new(chrono::Utc::now())),
-        }
+    async fn deps() -> Deps {
+        Deps::wire(&Memory::new()).await.unwrap()
     }
 
     fn with_body(body: serde_json::Value) -> Request {
         let mut event: serde_json::Value = serde_json::from_str(EVENT).unwrap();
         event["body"] = body.to_string().into();
-        memory::request_from_event(&event.to_string())
+        testing::request_from_event(&event.to_string())
     }
 
     #[tokio::test]
     async fn an_admin_creates_then_replaces_a_product() {
-        let deps = deps();
-        let created = handle(&deps, memory::request_from_event(EVENT))
+        let deps = deps().await;
+        let created = handle(&deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
         assert_eq!(created.status(), 201);
-        let replaced = handle(&deps, memory::request_from_event(EVENT))
+        let replaced = handle(&deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
         assert_eq!(replaced.status(), 200);
@@ -76,11 +59,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_customer_is_forbidden() {
-        let request = memory::with_principal(
-            memory::request_from_event(EVENT),
+        let request = testing::with_principal(
+            testing::request_from_event(EVENT),
             Some(("customer-1", "customer")),
         );
-        assert_eq!(handle(&deps(), request).await.unwrap().status(), 403);
+        assert_eq!(handle(&deps().await, request).await.unwrap().status(), 403);
     }
 
     #[tokio::test]
@@ -111,8 +94,9 @@ mod tests {
                 "available",
             ),
         ];
+        let deps = deps().await;
         for (body, field) in cases {
-            let response = handle(&deps(), with_body(body.clone())).await.unwrap();
+            let response = handle(&deps, with_body(body.clone())).await.unwrap();
             assert_eq!(response.status(), 400, "{body}");
             let problem: serde_json::Value =
                 serde_json::from_slice(response.body().as_ref()).unwrap();

@@ -1,21 +1,8 @@
-//! Wiring only: clients and configuration once per cold start.
-
-use std::sync::Arc;
-
-use put_product::handler::{self, Deps};
-use shared::adapters::dynamodb::DynamoCatalog;
-use shared::config;
-use shared::ports::SystemClock;
-use shared::service::limits::RateLimit;
+//! `PUT /products/{id}`: admins create or replace a product (name, price, stock).
+//!
+//! This binary only serves it: `handler` parses and answers; the use case lives in `shared`.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
-    let aws = config::aws().await;
-    let deps = Deps {
-        limit: RateLimit::from_env(&aws)?,
-        catalog: Arc::new(DynamoCatalog::from_env(&aws)?),
-        clock: Arc::new(SystemClock),
-    };
-    lambda_http::run(lambda_http::service_fn(|req| handler::handle(&deps, req))).await
+async fn main() -> Result<(), shared::lambda::Error> {
+    shared::lambda::serve_http(put_product::handler::handle).await
 }

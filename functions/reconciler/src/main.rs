@@ -1,41 +1,42 @@
-//! Wiring only: clients and configuration once per cold start.
+//! The scheduled safety net: re-drives orders that stopped moving and checks the saga's
+//! invariants, reporting violations as logs and metrics. The use case is
+//! `shared::service::fulfilment::Reconcile`; a failed run is an error for Lambda's own metrics and
+//! alarms, and the next run starts over.
 
-use std::sync::Arc;
-
-use reconciler::handler::{self, Deps};
-use shared::adapters::dynamodb::DynamoOrders;
-use shared::adapters::sqs::SqsPublisher;
-use shared::config;
-use shared::ports::SystemClock;
-
-fn minutes(name: &'static str, default: &str) -> Result<chrono::Duration, config::ConfigError> {
-    let raw = config::optional(name, default);
-    raw.parse()
-        .map(chrono::Duration::minutes)
-        .map_err(|_| config::ConfigError::Invalid {
-            name,
-            reason: format!("`{raw}` is not a whole number of minutes"),
-        })
-}
+use lambda_runtime::LambdaEvent;
+use serde_json::Value;
+use shared::service::fulfilment::{Reconcile, Reconciliation};
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
-    let aws = config::aws().await;
-    let queue = |name| SqsPublisher::from_env(&aws, name).map(Arc::new);
-    let deps = Deps {
-        orders: Arc::new(DynamoOrders::from_env(&aws)?),
-        inventory: queue("INVENTORY_QUEUE_URL")?,
-        payment: queue("PAYMENT_QUEUE_URL")?,
-        shipping: queue("SHIPPING_QUEUE_URL")?,
-        notification: queue("NOTIFICATION_QUEUE_URL")?,
-        compensation: queue("COMPENSATION_QUEUE_URL")?,
-        clock: Arc::new(SystemClock),
-        stalled_after: minutes("STALLED_AFTER_MINUTES", "10")?,
-        window: minutes("RECONCILE_WINDOW_MINUTES", "1440")?,
-    };
-    lambda_runtime::run(lambda_runtime::service_fn(|event| {
-        handler::handle(&deps, event)
-    }))
+async fn main() -> Result<(), shared::lambda::Error> {
+    shared::lambda::serve(
+        |reconcile: &'static Reconcile, _: LambdaEvent<Value>| async move {
+            Ok::<Reconciliation, shared::lambda::Error>(reconcile.run().await?)
+        },
+    )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::domain::OrderId;
+    use shared::pipeline::Queue;
+    use shared::ports::OrderRepository;
+    use shared::service::fulfilment::Reconcile;
+    use shared::testing::{self, Memory};
+    use shared::wiring::Wire;
+
+    const EVENT: &str = include_str!("../../../events/reconciler.json");
+
+    #[tokio::test]
+    async fn a_run_re_drives_an_order_stalled_before_the_first_step() {
+        let _: serde_json::Value = serde_json::from_str(EVENT).unwrap();
+        let memory = Memory::new();
+        let placed = chrono::Utc::now() - chrono::Duration::minutes(30);
+        let order = testing::order(OrderId::generate(), "c-1", placed);
+        memory.store.insert(&order, None).await.unwrap();
+        let found = Reconcile::wire(&memory).await.unwrap().run().await.unwrap();
+        assert_eq!(found.stalled, 1);
+        assert_eq!(memory.queues.sent_to(Queue::Inventory).len(), 1);
+    }
 }

@@ -1,23 +1,18 @@
 //! 201 `{"email"}` for a new and an existing account alike; 400 naming `email` or `password`.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::http;
-use shared::ports::{Clock, UserRepository};
-use shared::service::accounts::{Credentials, register};
+use shared::service::accounts::{Credentials, Registration};
 
-pub struct Deps {
-    pub users: Arc<dyn UserRepository>,
-    pub clock: Arc<dyn Clock>,
-}
+pub type Deps = Registration;
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
     http::serve(req, |req, _| async move {
         let credentials: Credentials = http::json_body(&req)?;
-        let email = register(deps.users.as_ref(), &credentials, deps.clock.now()).await?;
+        let email = deps.register(&credentials).await?;
         Ok(http::json(
             StatusCode::CREATED,
             &serde_json::json!({"email": email.as_str()}),
@@ -28,7 +23,8 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infalli
 
 #[cfg(test)]
 mod tests {
-    use shared::memory::{self, FixedClock, MemoryStore};
+    use shared::testing::{self, Memory};
+    use shared::wiring::Wire;
 
     use super::*;
 
@@ -36,14 +32,11 @@ mod tests {
 
     #[tokio::test]
     async fn the_sample_event_registers_and_a_repeat_looks_the_same() {
-        let deps = Deps {
-            users: Arc::new(MemoryStore::new()),
-            clock: Arc::new(FixedClock::new(chrono::Utc::now())),
-        };
-        let first = handle(&deps, memory::request_from_event(EVENT))
+        let deps = Deps::wire(&Memory::new()).await.unwrap();
+        let first = handle(&deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
-        let again = handle(&deps, memory::request_from_event(EVENT))
+        let again = handle(&deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
         assert_eq!(first.status(), 201);
@@ -55,13 +48,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_short_password_is_400_naming_it() {
-        let deps = Deps {
-            users: Arc::new(MemoryStore::new()),
-            clock: Arc::new(FixedClock::new(chrono::Utc::now())),
-        };
+        let deps = Deps::wire(&Memory::new()).await.unwrap();
         let mut event: serde_json::Value = serde_json::from_str(EVENT).unwrap();
         event["body"] = r#"{"email":"ada@example.com","password":"short"}"#.into();
-        let response = handle(&deps, memory::request_from_event(&event.to_string()))
+        let response = handle(&deps, testing::request_from_event(&event.to_string()))
             .await
             .unwrap();
         assert_eq!(response.status(), 400);

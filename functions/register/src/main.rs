@@ -1,19 +1,8 @@
-//! Wiring only: clients and configuration once per cold start.
-
-use std::sync::Arc;
-
-use register::handler::{self, Deps};
-use shared::adapters::dynamodb::{self, DynamoUsers};
-use shared::config::{self, Tables};
-use shared::ports::SystemClock;
+//! `POST /auth/register`: creates a customer account.
+//!
+//! This binary only serves it: `handler` parses and answers; the use case lives in `shared`.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
-    let aws = config::aws().await;
-    let deps = Deps {
-        users: Arc::new(DynamoUsers::new(dynamodb::client(&aws), Tables::users()?)),
-        clock: Arc::new(SystemClock),
-    };
-    lambda_http::run(lambda_http::service_fn(|req| handler::handle(&deps, req))).await
+async fn main() -> Result<(), shared::lambda::Error> {
+    shared::lambda::serve_http(register::handler::handle).await
 }

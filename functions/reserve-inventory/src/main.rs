@@ -1,26 +1,37 @@
-//! Wiring only: clients and configuration once per cold start.
-
-use std::sync::Arc;
-
-use reserve_inventory::handler::{self, Deps};
-use shared::adapters::dynamodb::{DynamoInventory, DynamoOrders};
-use shared::adapters::sqs::SqsPublisher;
-use shared::config;
-use shared::ports::SystemClock;
+//! Fulfilment step 1, fed by the inventory queue: reserves the order's stock (`RESERVED`, then on
+//! to the payment queue) or rejects it (`REJECTED`, naming the product that is short, and on to
+//! the customer's notice). The use case is `shared::service::fulfilment::Reserve`; the batch
+//! runner (`shared::sqs`) enforces the step contract.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
-    let aws = config::aws().await;
-    let deps = Deps {
-        orders: Arc::new(DynamoOrders::from_env(&aws)?),
-        inventory: Arc::new(DynamoInventory::from_env(&aws)?),
-        payments: Arc::new(SqsPublisher::from_env(&aws, "PAYMENT_QUEUE_URL")?),
-        notifications: Arc::new(SqsPublisher::from_env(&aws, "NOTIFICATION_QUEUE_URL")?),
-        clock: Arc::new(SystemClock),
-    };
-    lambda_runtime::run(lambda_runtime::service_fn(|event| {
-        handler::handle(&deps, event)
-    }))
-    .await
+async fn main() -> Result<(), shared::lambda::Error> {
+    shared::lambda::serve_queue::<shared::service::fulfilment::Reserve>().await
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::domain::OrderStatus;
+    use shared::pipeline::Queue;
+    use shared::service::fulfilment::Reserve;
+    use shared::testing::{self, Memory};
+
+    const EVENT: &str = include_str!("../../../events/reserve-inventory.json");
+
+    #[tokio::test]
+    async fn the_sample_event_reserves_the_pending_order_once() {
+        let sample = testing::sample::<Reserve>(EVENT, OrderStatus::Pending, 2).await;
+        assert_eq!(sample.order().await.status, OrderStatus::Reserved);
+        assert_eq!(sample.memory.queues.sent_to(Queue::Payment).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_garbage_record_alone_is_dead_lettered() {
+        let memory = Memory::new();
+        let event = testing::with_record(testing::sqs_event(EVENT), "garbage-1", "{not json");
+        let id = testing::order_of(&event);
+        testing::stored_order(&memory.store, &id, OrderStatus::Pending).await;
+        let response = testing::deliver::<Reserve>(&memory, event).await;
+        assert!(response.batch_item_failures.is_empty());
+        assert_eq!(memory.queues.quarantined()[0].body, "{not json");
+    }
 }

@@ -1,26 +1,25 @@
-//! Wiring only: clients and configuration once per cold start.
-
-use std::sync::Arc;
-
-use shared::adapters::carrier::BuiltInCarrier;
-use shared::adapters::dynamodb::DynamoOrders;
-use shared::adapters::sqs::SqsPublisher;
-use shared::config;
-use shared::ports::SystemClock;
-use ship_order::handler::{self, Deps};
+//! Fulfilment step 3, fed by the shipping queue: books the shipment with the carrier (`SHIPPED`
+//! with a tracking number), then on to the notification queue. The use case is
+//! `shared::service::fulfilment::Ship`.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
-    let aws = config::aws().await;
-    let deps = Deps {
-        orders: Arc::new(DynamoOrders::from_env(&aws)?),
-        carrier: Arc::new(BuiltInCarrier),
-        notifications: Arc::new(SqsPublisher::from_env(&aws, "NOTIFICATION_QUEUE_URL")?),
-        clock: Arc::new(SystemClock),
-    };
-    lambda_runtime::run(lambda_runtime::service_fn(|event| {
-        handler::handle(&deps, event)
-    }))
-    .await
+async fn main() -> Result<(), shared::lambda::Error> {
+    shared::lambda::serve_queue::<shared::service::fulfilment::Ship>().await
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::domain::OrderStatus;
+    use shared::service::fulfilment::Ship;
+    use shared::testing;
+
+    const EVENT: &str = include_str!("../../../events/ship-order.json");
+
+    #[tokio::test]
+    async fn the_sample_event_ships_the_paid_order_with_one_tracking_number() {
+        let sample = testing::sample::<Ship>(EVENT, OrderStatus::Paid, 2).await;
+        let order = sample.order().await;
+        assert_eq!(order.status, OrderStatus::Shipped);
+        assert!(order.tracking_number.unwrap().starts_with("TRK"));
+    }
 }

@@ -140,6 +140,9 @@ pub struct Function {
     pub environment: BTreeMap<String, Value>,
     /// `(event name, Type, Properties)` of each event source.
     pub events: Vec<(String, String, Value)>,
+    /// `Timeout` (its own, else the globals', else Lambda's default of 3 s): how long one
+    /// invocation may run, which is the deadline its context carries.
+    pub timeout: std::time::Duration,
 }
 
 impl Template {
@@ -238,12 +241,12 @@ impl Template {
 
     /// Every function with its environment: the globals overlaid by its own variables.
     pub fn functions(&self) -> Vec<Function> {
-        let globals = self
-            .doc
-            .get("Globals")
-            .and_then(|g| g.get("Function"))
-            .map(variables)
-            .unwrap_or_default();
+        let global_function = self.doc.get("Globals").and_then(|g| g.get("Function"));
+        let globals = global_function.map(variables).unwrap_or_default();
+        let global_timeout = global_function
+            .and_then(|f| f.get("Timeout"))
+            .and_then(Value::as_u64)
+            .unwrap_or(3);
         let Some(resources) = self.doc.get("Resources").and_then(Value::as_mapping) else {
             return Vec::new();
         };
@@ -284,12 +287,17 @@ impl Template {
                             .collect()
                     })
                     .unwrap_or_default();
+                let timeout = props
+                    .get("Timeout")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(global_timeout);
                 Some(Function {
                     logical_id: id.as_str()?.to_string(),
                     code_uri,
                     binary,
                     environment,
                     events,
+                    timeout: std::time::Duration::from_secs(timeout),
                 })
             })
             .collect()

@@ -1,7 +1,9 @@
 //! Invariants of `template.yaml` that review alone would miss: every function crate is deployed
-//! and every deployed function has a crate; every queue dead-letters after 5 receives and hides a
-//! message long enough for its consumer; SQS consumers report partial failures; no policy grants
-//! a wildcard; every alarm names a runbook that exists.
+//! and every deployed function has a crate; the pipeline table (`shared::pipeline`) and the
+//! template agree (each consumer on its queue, its batch within its timeout, each function given
+//! exactly the queues its use case sends to); every queue dead-letters after 5 receives and hides
+//! a message long enough for its consumer; SQS consumers report partial failures; no policy
+//! grants a wildcard; every alarm names a runbook that exists.
 
 // Test helpers panic on unexpected values by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -9,8 +11,13 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use std::time::Duration;
+
 use local_stack::template::Template;
 use serde_yaml_ng::Value;
+use shared::domain::OrderStatus;
+use shared::pipeline::{self, Queue};
+use shared::sqs::REPORT_MARGIN;
 
 fn root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
@@ -60,37 +67,22 @@ fn number(value: Option<&Value>) -> Option<u64> {
 
 #[test]
 fn queues_dead_letter_after_five_receives_and_outlast_their_consumers() {
-    let (template, doc) = template();
-    let default_timeout = number(
-        doc.get("Globals")
-            .and_then(|g| g.get("Function"))
-            .and_then(|f| f.get("Timeout")),
-    )
-    .unwrap_or(3);
+    let (template, _) = template();
     let queues = template.resources("AWS::SQS::Queue");
-    let dead_letter_targets: BTreeSet<String> = queues
-        .iter()
-        .filter_map(|(_, p)| p.get("RedrivePolicy")?.get("deadLetterTargetArn"))
-        .map(|arn| format!("{arn:?}"))
-        .collect();
+    let mut consumed = 0;
     for (id, props) in &queues {
-        if id.ends_with("DeadLetterQueue") {
-            continue;
+        if !id.ends_with("DeadLetterQueue") {
+            let redrive = props
+                .get("RedrivePolicy")
+                .unwrap_or_else(|| panic!("{id} has no dead-letter queue"));
+            assert_eq!(number(redrive.get("maxReceiveCount")), Some(5), "{id}");
         }
-        let redrive = props
-            .get("RedrivePolicy")
-            .unwrap_or_else(|| panic!("{id} has no dead-letter queue"));
-        assert_eq!(number(redrive.get("maxReceiveCount")), Some(5), "{id}");
         let visibility = number(props.get("VisibilityTimeout")).unwrap_or(30);
         for function in template.functions() {
             for (_, kind, event) in &function.events {
-                if kind == "SQS" && format!("{:?}", event.get("Queue")).contains(id.as_str()) {
-                    let timeout = number(
-                        template
-                            .properties(&function.logical_id)
-                            .and_then(|p| p.get("Timeout")),
-                    )
-                    .unwrap_or(default_timeout);
+                if kind == "SQS" && queue_of(event) == *id {
+                    consumed += 1;
+                    let timeout = function.timeout.as_secs();
                     assert!(
                         visibility >= 6 * timeout,
                         "{id}: visibility {visibility} s < 6 × {timeout} s of {}",
@@ -100,7 +92,143 @@ fn queues_dead_letter_after_five_receives_and_outlast_their_consumers() {
             }
         }
     }
-    assert!(!dead_letter_targets.is_empty());
+    assert_eq!(consumed, queues.len(), "every queue has its consumer");
+}
+
+/// The logical id of the queue an SQS event reads (`!GetAtt PaymentQueue.Arn`).
+fn queue_of(event: &Value) -> String {
+    let rendered = format!("{:?}", event.get("Queue"));
+    rendered
+        .split('"')
+        .nth(1)
+        .and_then(|arn| arn.strip_suffix(".Arn"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn function_named(template: &Template, binary: &str) -> local_stack::template::Function {
+    template
+        .functions()
+        .into_iter()
+        .find(|f| f.binary == binary)
+        .unwrap_or_else(|| panic!("the template deploys no {binary}"))
+}
+
+/// `(queue logical id, BatchSize)` of every SQS event of a function.
+fn sqs_sources(function: &local_stack::template::Function) -> Vec<(String, u64)> {
+    function
+        .events
+        .iter()
+        .filter(|(_, kind, _)| kind == "SQS")
+        .map(|(_, _, event)| {
+            (
+                queue_of(event),
+                number(event.get("BatchSize")).unwrap_or(10),
+            )
+        })
+        .collect()
+}
+
+/// A consumer's whole batch, each record with its full budget, fits its timeout.
+fn assert_batch_fits(function: &local_stack::template::Function, budget: Duration, batch: u64) {
+    let needed = budget * u32::try_from(batch).unwrap() + REPORT_MARGIN;
+    assert!(
+        needed <= function.timeout,
+        "{}: {batch} records × {budget:?} need {needed:?}, the timeout is {:?}",
+        function.logical_id,
+        function.timeout
+    );
+}
+
+#[test]
+fn every_consumer_of_the_pipeline_reads_its_queue_and_its_batch_fits_its_timeout() {
+    let (template, _) = template();
+    for queue in Queue::ALL {
+        let consumer = queue.consumer();
+        let function = function_named(&template, consumer.function);
+        let sources = sqs_sources(&function);
+        assert_eq!(sources.len(), 1, "{}: one queue", consumer.function);
+        let (read, batch) = &sources[0];
+        assert_eq!(read, queue.logical_id(), "{}", consumer.function);
+        assert_batch_fits(&function, consumer.budget, *batch);
+    }
+    let dead_letters = function_named(&template, "dead-letter");
+    let read: BTreeSet<String> = sqs_sources(&dead_letters)
+        .into_iter()
+        .map(|(queue, batch)| {
+            assert_batch_fits(&dead_letters, pipeline::DEAD_LETTER_BUDGET, batch);
+            queue
+        })
+        .collect();
+    let every: BTreeSet<String> = Queue::ALL
+        .iter()
+        .map(|q| q.dead_letter_logical_id().to_string())
+        .collect();
+    assert_eq!(read, every, "dead-letter reads every dead-letter queue");
+}
+
+/// What each function's use case sends to, from the pipeline table: the queues a consumer hands
+/// orders to (and its own dead-letter queue), and where the statuses the other senders produce go.
+fn expected_sends() -> Vec<(&'static str, Vec<Queue>, Option<Queue>)> {
+    let routes = |statuses: &[OrderStatus]| -> Vec<Queue> {
+        statuses
+            .iter()
+            .filter_map(|s| pipeline::route(*s))
+            .collect()
+    };
+    let mut expected: Vec<_> = Queue::ALL
+        .iter()
+        .map(|q| {
+            let consumer = q.consumer();
+            (consumer.function, pipeline::sends_to(consumer), Some(*q))
+        })
+        .collect();
+    expected.push(("create-order", routes(&[OrderStatus::Pending]), None));
+    expected.push(("cancel-order", routes(&[OrderStatus::Cancelled]), None));
+    expected.push(("dead-letter", routes(&[OrderStatus::Failed]), None));
+    expected.push(("reconciler", Queue::ALL.to_vec(), None));
+    expected
+}
+
+#[test]
+fn every_function_is_given_exactly_the_queues_its_use_case_sends_to() {
+    let (template, _) = template();
+    let expected = expected_sends();
+    for function in template.functions() {
+        let (sends, dead_letters) = expected
+            .iter()
+            .find(|(name, _, _)| *name == function.binary)
+            .map(|(_, sends, own)| (sends.clone(), *own))
+            .unwrap_or_default();
+        let mut variables: BTreeSet<&str> = sends.iter().map(|q| q.url_variable()).collect();
+        let mut granted: BTreeSet<&str> = sends.iter().map(|q| q.logical_id()).collect();
+        if let Some(queue) = dead_letters {
+            variables.insert(queue.dead_letter_url_variable());
+            granted.insert(queue.dead_letter_logical_id());
+        }
+        let given: BTreeSet<&str> = function
+            .environment
+            .keys()
+            .map(String::as_str)
+            .filter(|k| k.ends_with("_QUEUE_URL") || k.ends_with("_DLQ_URL"))
+            .collect();
+        assert_eq!(given, variables, "{}: queue URLs", function.binary);
+        let props = template.properties(&function.logical_id).unwrap();
+        let allowed: BTreeSet<String> = props
+            .get("Policies")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+            .filter_map(|policy| policy.get("SQSSendMessagePolicy"))
+            .map(|p| {
+                let rendered = format!("{:?}", p.get("QueueName"));
+                let target = rendered.split('"').nth(1).unwrap_or_default();
+                target.trim_end_matches(".QueueName").to_string()
+            })
+            .collect();
+        let granted: BTreeSet<String> = granted.into_iter().map(str::to_string).collect();
+        assert_eq!(allowed, granted, "{}: send permissions", function.binary);
+    }
 }
 
 #[test]

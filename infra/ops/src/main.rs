@@ -12,11 +12,9 @@
 use std::io::BufRead;
 
 use anyhow::{Context, Result, bail};
-use shared::adapters::dynamodb::{self, DynamoUsers};
-use shared::adapters::secrets::SecretsKeyStore;
 use shared::auth::{Email, Password};
-use shared::config::{self, Tables};
 use shared::service::accounts;
+use shared::wiring::{Aws, Wiring};
 
 const USAGE: &str =
     "usage: order-admin create-admin --email EMAIL | order-admin rotate-signing-key";
@@ -37,7 +35,7 @@ fn password() -> Result<Password> {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let aws = config::aws().await;
+    let source = Aws::from_environment().await;
     let now = chrono::Utc::now();
     match args
         .iter()
@@ -47,16 +45,15 @@ async fn main() -> Result<()> {
     {
         ["create-admin", "--email", email] => {
             let email = Email::parse(email).map_err(|e| anyhow::anyhow!("email {e}"))?;
-            let users = DynamoUsers::new(dynamodb::client(&aws), Tables::users()?);
-            if accounts::create_admin(&users, &email, &password()?, now).await? {
+            let users = source.users()?;
+            if accounts::create_admin(users.as_ref(), &email, &password()?, now).await? {
                 println!("created admin {email}");
             } else {
                 bail!("{email} has an account already; it was left unchanged");
             }
         }
         ["rotate-signing-key"] => {
-            let store = SecretsKeyStore::new(&aws, config::required("SIGNING_KEY_SECRET")?);
-            let keys = accounts::rotate_signing_key(&store, now).await?;
+            let keys = accounts::rotate_signing_key(source.key_store()?.as_ref(), now).await?;
             let current = keys.current().context("rotation produced no current key")?;
             println!(
                 "signing key is now {} ({} key(s) verify)",

@@ -3,7 +3,6 @@
 //! port, keyed by the order id the same way.
 
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
 
 use crate::domain::Order;
 use crate::error::AppError;
@@ -14,8 +13,7 @@ pub struct BuiltInCarrier;
 #[async_trait]
 impl Carrier for BuiltInCarrier {
     async fn ship(&self, order: &Order) -> Result<String, AppError> {
-        let digest = Sha256::digest(order.id.as_str().as_bytes());
-        let hex: String = digest.iter().take(6).map(|b| format!("{b:02X}")).collect();
-        Ok(format!("TRK{hex}"))
+        let digest = crate::digest::sha256_hex(order.id.as_str().as_bytes());
+        Ok(format!("TRK{}", digest[..12].to_uppercase()))
     }
 }

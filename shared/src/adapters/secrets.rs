@@ -72,14 +72,22 @@ pub struct KeyRing {
     last_reread: std::sync::Mutex<Option<Instant>>,
 }
 
-impl KeyRing {
-    /// The key ring of the secret named by `SIGNING_KEY_SECRET`, with the token policy from the
-    /// environment: what login, jwks and the authorizer each build at cold start.
-    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, crate::config::ConfigError> {
-        let store = SecretsKeyStore::new(config, crate::config::required("SIGNING_KEY_SECRET")?);
-        Ok(Self::new(Arc::new(store), TokenPolicy::from_env()))
+#[async_trait]
+impl crate::wiring::Wire for KeyRing {
+    /// The key ring of the signing key secret, with `TOKEN_ISSUER` and `TOKEN_AUDIENCE` (defaults
+    /// `order-service`, `orders-api`): what login, jwks and the authorizer each build at cold start.
+    async fn wire(from: &dyn crate::wiring::Wiring) -> Result<Self, crate::config::ConfigError> {
+        let defaults = TokenPolicy::default();
+        let policy = TokenPolicy {
+            issuer: from.setting("TOKEN_ISSUER", &defaults.issuer),
+            audience: from.setting("TOKEN_AUDIENCE", &defaults.audience),
+            ..defaults
+        };
+        Ok(Self::new(from.key_store()?, policy))
     }
+}
 
+impl KeyRing {
     pub fn new(store: Arc<dyn KeyStore>, policy: TokenPolicy) -> Self {
         Self {
             store,

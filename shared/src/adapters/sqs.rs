@@ -1,5 +1,9 @@
-//! Publishing fulfilment messages to one SQS queue. Each function gets a publisher for the one
-//! queue it feeds, which is also the one queue its IAM policy lets it send to.
+//! The pipeline's queues on SQS. A function is given the URLs of exactly the queues it sends to
+//! (which are also the only ones its IAM policy lets it send to) and, for a consumer, its own
+//! queue's dead-letter queue; sending anywhere else is a configuration error, not a silent drop.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
@@ -7,36 +11,61 @@ use aws_sdk_sqs::types::MessageAttributeValue;
 
 use crate::error::AppError;
 use crate::messages::Envelope;
-use crate::ports::OrderEvents;
+use crate::pipeline::Queue;
+use crate::ports::Queues;
 
-pub struct SqsPublisher {
+/// The message attribute that carries why a consumer dead-lettered a message itself.
+pub const PROBLEM_ATTRIBUTE: &str = "problem";
+/// SQS allows far more, but a problem is a summary, not a dump.
+const PROBLEM_MAX_CHARS: usize = 1000;
+
+pub struct SqsQueues {
     client: Client,
-    queue_url: String,
-    delay_seconds: Option<i32>,
+    urls: BTreeMap<Queue, String>,
+    dead_letters: BTreeMap<Queue, String>,
 }
 
-impl SqsPublisher {
-    pub fn new(client: Client, queue_url: String) -> Self {
+impl SqsQueues {
+    pub fn new(client: Client) -> Self {
         Self {
             client,
-            queue_url,
-            delay_seconds: None,
+            urls: BTreeMap::new(),
+            dead_letters: BTreeMap::new(),
         }
     }
 
-    /// Messages become visible only after `seconds` (at most 900): for parking work until a
-    /// dependency recovers.
-    pub fn delayed(mut self, seconds: u16) -> Self {
-        self.delay_seconds = Some(i32::from(seconds.min(900)));
+    pub fn with_queue(mut self, queue: Queue, url: String) -> Self {
+        self.urls.insert(queue, url);
         self
     }
 
-    /// A publisher to the queue whose URL is in the environment variable `name`.
-    pub fn from_env(
-        config: &aws_config::SdkConfig,
-        name: &'static str,
-    ) -> Result<Self, crate::config::ConfigError> {
-        Ok(Self::new(client(config), crate::config::required(name)?))
+    pub fn with_dead_letters(mut self, queue: Queue, url: String) -> Self {
+        self.dead_letters.insert(queue, url);
+        self
+    }
+
+    async fn put(
+        &self,
+        url: &str,
+        body: String,
+        delay: Duration,
+        attributes: &[(&str, &str)],
+    ) -> Result<(), AppError> {
+        let mut request = self.client.send_message().queue_url(url).message_body(body);
+        if !delay.is_zero() {
+            let seconds = delay.as_secs().min(900);
+            request = request.delay_seconds(i32::try_from(seconds).unwrap_or(900));
+        }
+        for (name, value) in attributes {
+            request = request.message_attributes(*name, attribute(value)?);
+        }
+        request.send().await.map_err(|e| {
+            AppError::dependency(
+                "queue send",
+                aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
+            )
+        })?;
+        Ok(())
     }
 }
 
@@ -45,38 +74,45 @@ fn attribute(value: &str) -> Result<MessageAttributeValue, AppError> {
         .data_type("String")
         .string_value(value)
         .build()
-        .map_err(|e| AppError::dependency("request building", e))
+        .map_err(|e| AppError::internal("queue message", e))
+}
+
+fn not_wired(queue: Queue, what: &str) -> AppError {
+    AppError::internal(
+        "queue configuration",
+        format!("this function has no URL for the {what} of the {queue} queue"),
+    )
 }
 
 #[async_trait]
-impl OrderEvents for SqsPublisher {
-    async fn publish(&self, message: &Envelope) -> Result<(), AppError> {
-        let body = serde_json::to_string(message)
-            .map_err(|e| AppError::dependency("message encoding", e))?;
-        let kind = serde_json::to_value(message.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        self.client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .set_delay_seconds(self.delay_seconds)
-            .message_attributes("type", attribute(&kind)?)
-            .message_attributes("correlationId", attribute(&message.correlation_id)?)
-            .send()
-            .await
-            .map_err(|e| {
-                AppError::dependency(
-                    "queue send",
-                    aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
-                )
-            })?;
-        Ok(())
+impl Queues for SqsQueues {
+    async fn send(&self, message: &Envelope, delay: Duration) -> Result<(), AppError> {
+        let queue = message.queue.ok_or_else(|| {
+            AppError::internal("queue send", "the message names no queue to send it to")
+        })?;
+        let url = self
+            .urls
+            .get(&queue)
+            .ok_or_else(|| not_wired(queue, "queue"))?;
+        let attributes = [
+            ("type", message.kind.as_str()),
+            ("correlationId", message.correlation_id.as_str()),
+        ];
+        self.put(url, message.to_json(), delay, &attributes).await
     }
-}
 
-/// Builds the client once per cold start.
-pub fn client(config: &aws_config::SdkConfig) -> Client {
-    Client::new(config)
+    async fn dead_letter(&self, queue: Queue, body: &str, problem: &str) -> Result<(), AppError> {
+        let url = self
+            .dead_letters
+            .get(&queue)
+            .ok_or_else(|| not_wired(queue, "dead-letter queue"))?;
+        let problem: String = problem.chars().take(PROBLEM_MAX_CHARS).collect();
+        self.put(
+            url,
+            body.to_string(),
+            Duration::ZERO,
+            &[(PROBLEM_ATTRIBUTE, problem.as_str())],
+        )
+        .await
+    }
 }

@@ -3,10 +3,13 @@
 //! cold start and never logged.
 //!
 //! Transient failures (no connection, timeouts, 5xx, 429) are retried with exponential backoff
-//! and full jitter; a call that still fails counts against a circuit breaker, which then answers
-//! [`AppError::Unavailable`] at once so the payment step parks its messages instead of
-//! hammering a provider that is down. Every request that creates something carries an
-//! `Idempotency-Key` derived from the order or the intent, so Stripe itself also deduplicates.
+//! and full jitter, each attempt bounded by the time the current record has left
+//! ([`crate::deadline`]): a retry that would not fit is not started. A call that still fails
+//! counts against a circuit breaker, which then answers [`AppError::Unavailable`] at once so the
+//! payment step parks its messages instead of hammering a provider that is down. A request the
+//! provider refuses (4xx: an unknown payment method, say) is [`AppError::Rejected`], which is not
+//! retried. Every request that creates something carries an `Idempotency-Key` derived from the
+//! order or the intent, so Stripe itself also deduplicates.
 
 use std::time::{Duration, Instant};
 
@@ -14,12 +17,18 @@ use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use crate::config::ConfigError;
 use crate::domain::Order;
 use crate::error::AppError;
 use crate::ports::{Charge, Payments, Settlement};
 use crate::resilience::{Backoff, CircuitBreaker};
 
 const PROVIDER: &str = "payment provider";
+/// The shortest attempt worth starting: below this a call cannot complete anyway.
+const MIN_ATTEMPT: Duration = Duration::from_millis(300);
+/// Kept back from the record's deadline, so a failed call is counted and reported before the
+/// batch runner has to cut the record off.
+const REPLY_MARGIN: Duration = Duration::from_millis(300);
 
 /// How the adapter retries and when it stops trying.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +59,8 @@ pub struct StripePayments {
     base_url: String,
     api_key: String,
     backoff: Backoff,
+    /// The longest one attempt may take when no deadline is nearer.
+    timeout: Duration,
     breaker: CircuitBreaker,
 }
 
@@ -67,11 +78,19 @@ impl Reply {
             .to_string()
     }
 
+    /// The provider refused the request: for good (4xx but for authentication and conflicts,
+    /// which a key rotation or a concurrent change explains), else as a failure worth retrying.
     fn refused(&self, what: &'static str) -> AppError {
-        AppError::dependency(
-            what,
-            format!("{PROVIDER} answered {}: {}", self.status, self.message()),
-        )
+        let reason = format!("{PROVIDER} answered {}: {}", self.status, self.message());
+        let transient = matches!(
+            self.status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::CONFLICT
+        );
+        if self.status.is_client_error() && !transient {
+            AppError::Rejected { what, reason }
+        } else {
+            AppError::dependency(what, reason)
+        }
     }
 
     fn id(&self, what: &'static str) -> Result<String, AppError> {
@@ -85,30 +104,21 @@ impl Reply {
 impl StripePayments {
     pub fn new(base_url: &str, api_key: String, resilience: Resilience) -> Result<Self, AppError> {
         let http = reqwest::Client::builder()
-            .timeout(resilience.timeout)
             .connect_timeout(Duration::from_secs(2))
             .build()
-            .map_err(|e| AppError::dependency("payment client", e))?;
+            .map_err(|e| AppError::internal("payment client", e))?;
         Ok(Self {
             http,
             base_url: base_url.trim_end_matches('/').to_string(),
             api_key,
             backoff: resilience.backoff,
+            timeout: resilience.timeout,
             breaker: CircuitBreaker::new(
                 PROVIDER,
                 resilience.breaker_threshold,
                 resilience.breaker_cool_down,
             ),
         })
-    }
-
-    /// `STRIPE_API_BASE` (default `https://api.stripe.com`) and the key from the secret named by
-    /// `STRIPE_SECRET_ID`.
-    pub async fn from_env(aws: &aws_config::SdkConfig) -> Result<Self, AppError> {
-        let secret_id = crate::config::required("STRIPE_SECRET_ID")
-            .map_err(|e| AppError::dependency("configuration", e))?;
-        let base_url = crate::config::optional("STRIPE_API_BASE", "https://api.stripe.com");
-        Self::from_secret(aws, &secret_id, &base_url).await
     }
 
     /// The key from a secret holding `{"apiKey": "sk_..."}` (or the bare key). A key that is not
@@ -118,17 +128,19 @@ impl StripePayments {
         aws: &aws_config::SdkConfig,
         secret_id: &str,
         base_url: &str,
-    ) -> Result<Self, AppError> {
+        resilience: Resilience,
+    ) -> Result<Self, ConfigError> {
+        let unusable = |reason: String| ConfigError::Unusable {
+            what: "payment provider secret",
+            reason,
+        };
         let secret = aws_sdk_secretsmanager::Client::new(aws)
             .get_secret_value()
             .secret_id(secret_id)
             .send()
             .await
             .map_err(|e| {
-                AppError::dependency(
-                    "payment provider secret",
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
-                )
+                unusable(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string())
             })?;
         let raw = secret.secret_string().unwrap_or_default();
         let api_key = serde_json::from_str::<Value>(raw)
@@ -136,12 +148,17 @@ impl StripePayments {
             .and_then(|v| v["apiKey"].as_str().map(str::to_string))
             .unwrap_or_else(|| raw.trim().to_string());
         if !(api_key.starts_with("sk_") || api_key.starts_with("rk_")) {
-            return Err(AppError::dependency(
-                "payment provider secret",
-                format!("secret {secret_id} holds no Stripe API key (sk_... or rk_...)"),
-            ));
+            return Err(unusable(format!(
+                "secret {secret_id} holds no Stripe API key (sk_... or rk_...)"
+            )));
         }
-        Self::new(base_url, api_key, Resilience::default())
+        Self::new(base_url, api_key, resilience).map_err(|e| unusable(e.chain()))
+    }
+
+    /// How long the next attempt may take: the configured timeout, or less when the current
+    /// record's deadline is nearer; `None` when not even a short attempt fits.
+    fn attempt_timeout(&self) -> Option<Duration> {
+        self.attempt_timeout_after(Duration::ZERO)
     }
 
     /// One API call with retries for transient failures, through the breaker.
@@ -152,24 +169,48 @@ impl StripePayments {
         form: &[(&str, String)],
         idempotency_key: Option<&str>,
     ) -> Result<Reply, AppError> {
+        let Some(mut timeout) = self.attempt_timeout() else {
+            return Err(AppError::dependency(
+                PROVIDER,
+                "no time left for a call before the deadline",
+            ));
+        };
         self.breaker.admit(Instant::now())?;
         let mut retry = 0;
         loop {
-            match self.send(method.clone(), path, form, idempotency_key).await {
+            let failed = match self
+                .send(method.clone(), path, form, idempotency_key, timeout)
+                .await
+            {
                 Ok(reply) => {
                     self.breaker.succeeded();
                     return Ok(reply);
                 }
-                Err(transient) if retry + 1 >= self.backoff.attempts => {
-                    self.breaker.failed(Instant::now());
-                    return Err(AppError::dependency(PROVIDER, transient));
-                }
-                Err(transient) => {
-                    let wait = self.backoff.delay(retry);
-                    tracing::warn!(path, error = %transient, retry, wait_ms = wait.as_millis() as u64, "payment provider call failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    retry += 1;
-                }
+                Err(transient) => transient,
+            };
+            let wait = self.backoff.delay(retry);
+            let next = (retry + 1 < self.backoff.attempts)
+                .then(|| self.attempt_timeout_after(wait))
+                .flatten();
+            let Some(next) = next else {
+                // Out of attempts, or of time: the call failed, and the breaker hears of it.
+                self.breaker.failed(Instant::now());
+                return Err(AppError::dependency(PROVIDER, failed));
+            };
+            tracing::warn!(path, error = %failed, retry, wait_ms = wait.as_millis() as u64, "payment provider call failed; retrying");
+            tokio::time::sleep(wait).await;
+            timeout = next;
+            retry += 1;
+        }
+    }
+
+    /// The attempt timeout after waiting `wait`, if an attempt still fits then.
+    fn attempt_timeout_after(&self, wait: Duration) -> Option<Duration> {
+        match crate::deadline::remaining() {
+            None => Some(self.timeout),
+            Some(left) => {
+                let left = left.saturating_sub(wait + REPLY_MARGIN);
+                (left >= MIN_ATTEMPT).then(|| self.timeout.min(left))
             }
         }
     }
@@ -181,10 +222,12 @@ impl StripePayments {
         path: &str,
         form: &[(&str, String)],
         idempotency_key: Option<&str>,
+        timeout: Duration,
     ) -> Result<Reply, String> {
         let mut request = self
             .http
             .request(method.clone(), format!("{}{path}", self.base_url))
+            .timeout(timeout)
             .bearer_auth(&self.api_key)
             .header("Stripe-Version", "2024-06-20");
         if method == Method::POST {

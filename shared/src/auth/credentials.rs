@@ -8,9 +8,8 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 
 use crate::domain::Invalid;
 use crate::error::AppError;
@@ -89,9 +88,13 @@ fn argon2() -> Argon2<'static> {
 }
 
 fn hash_now(password: &str) -> Result<String, String> {
-    let salt = SaltString::generate(&mut OsRng);
+    // 16 random bytes, the salt length the Argon2 RFC recommends, from the TLS stack's RNG.
+    let mut salt = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut salt)
+        .map_err(|_| "no random salt".to_string())?;
     argon2()
-        .hash_password(password.as_bytes(), &salt)
+        .hash_password_with_salt(password.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| e.to_string())
 }

@@ -57,6 +57,17 @@ pub struct TokenPolicy {
     pub lifetime: Duration,
 }
 
+impl Default for TokenPolicy {
+    /// Issuer `order-service`, audience `orders-api`, 15 minutes.
+    fn default() -> Self {
+        Self {
+            issuer: "order-service".into(),
+            audience: "orders-api".into(),
+            lifetime: Duration::minutes(15),
+        }
+    }
+}
+
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECONDS: u64 = 30;
 
@@ -266,7 +277,8 @@ mod tests {
         let mut hs = Header::new(Algorithm::HS256);
         hs.kid = Some("k1".into());
         let confused =
-            jsonwebtoken::encode(&hs, &claims, &EncodingKey::from_secret(&public)).unwrap();
+            jsonwebtoken::encode(&hs, &claims, &EncodingKey::from_secret(&public).unwrap())
+                .unwrap();
         assert_eq!(tokens.verify(&confused), Err(TokenError::WrongAlgorithm));
 
         assert_eq!(tokens.verify("not.a.jwt"), Err(TokenError::Malformed));

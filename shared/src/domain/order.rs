@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{CustomerId, Invalid, Money, OrderId, PaymentMethod, ProductId, ShippingAddress};
+use crate::pipeline::Queue;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -217,6 +218,96 @@ impl Payment {
     }
 }
 
+/// Why a transition happened, as data. Views render it for their audience (`http::views`, the
+/// customer's notice); nothing parses it back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredReason", into = "StoredReason")]
+pub enum Reason {
+    /// Reserving failed: this product has fewer units than the order asks for.
+    OutOfStock {
+        product_id: ProductId,
+    },
+    /// The payment provider declined the charge, with its message for the customer.
+    PaymentDeclined {
+        provider_message: String,
+    },
+    /// Booked with the carrier.
+    HandedToCarrier {
+        tracking_number: String,
+    },
+    /// The customer was told their order is on its way.
+    CustomerNotified,
+    CancelledByCustomer,
+    /// The consumer of `queue` gave up on the order after `receives` deliveries.
+    StepGaveUp {
+        queue: Queue,
+        receives: u32,
+    },
+    /// Free text written before reasons were typed; shown to operators only.
+    Legacy(String),
+}
+
+/// How a reason is stored: a tagged object, or the free text of entries written before.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum StoredReason {
+    Typed(TypedReason),
+    Text(String),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(
+    tag = "code",
+    rename_all = "SCREAMING_SNAKE_CASE",
+    rename_all_fields = "camelCase"
+)]
+enum TypedReason {
+    OutOfStock { product_id: ProductId },
+    PaymentDeclined { provider_message: String },
+    HandedToCarrier { tracking_number: String },
+    CustomerNotified,
+    CancelledByCustomer,
+    StepGaveUp { queue: Queue, receives: u32 },
+}
+
+impl From<StoredReason> for Reason {
+    fn from(stored: StoredReason) -> Self {
+        match stored {
+            StoredReason::Text(text) => Self::Legacy(text),
+            StoredReason::Typed(typed) => match typed {
+                TypedReason::OutOfStock { product_id } => Self::OutOfStock { product_id },
+                TypedReason::PaymentDeclined { provider_message } => {
+                    Self::PaymentDeclined { provider_message }
+                }
+                TypedReason::HandedToCarrier { tracking_number } => {
+                    Self::HandedToCarrier { tracking_number }
+                }
+                TypedReason::CustomerNotified => Self::CustomerNotified,
+                TypedReason::CancelledByCustomer => Self::CancelledByCustomer,
+                TypedReason::StepGaveUp { queue, receives } => Self::StepGaveUp { queue, receives },
+            },
+        }
+    }
+}
+
+impl From<Reason> for StoredReason {
+    fn from(reason: Reason) -> Self {
+        Self::Typed(match reason {
+            Reason::Legacy(text) => return Self::Text(text),
+            Reason::OutOfStock { product_id } => TypedReason::OutOfStock { product_id },
+            Reason::PaymentDeclined { provider_message } => {
+                TypedReason::PaymentDeclined { provider_message }
+            }
+            Reason::HandedToCarrier { tracking_number } => {
+                TypedReason::HandedToCarrier { tracking_number }
+            }
+            Reason::CustomerNotified => TypedReason::CustomerNotified,
+            Reason::CancelledByCustomer => TypedReason::CancelledByCustomer,
+            Reason::StepGaveUp { queue, receives } => TypedReason::StepGaveUp { queue, receives },
+        })
+    }
+}
+
 /// One line of an order's audit timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -228,7 +319,7 @@ pub struct HistoryEntry {
     pub from: Option<OrderStatus>,
     pub to: OrderStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -337,7 +428,7 @@ impl Order {
         &self,
         to: OrderStatus,
         now: DateTime<Utc>,
-        reason: Option<String>,
+        reason: Option<Reason>,
     ) -> Result<(Self, HistoryEntry), IllegalTransition> {
         if !self.status.can_become(to) {
             return Err(IllegalTransition {
@@ -469,6 +560,31 @@ mod tests {
         assert_eq!(entry.version, 2);
         assert_eq!(entry.from, Some(OrderStatus::Pending));
         assert!(next.updated_at >= order.updated_at);
+    }
+
+    #[test]
+    fn reasons_are_stored_tagged_and_legacy_text_still_reads() {
+        let reason = Reason::OutOfStock {
+            product_id: ProductId::parse("p-4").unwrap(),
+        };
+        let stored = serde_json::to_value(&reason).unwrap();
+        assert_eq!(
+            stored,
+            serde_json::json!({"code": "OUT_OF_STOCK", "productId": "p-4"})
+        );
+        assert_eq!(serde_json::from_value::<Reason>(stored).unwrap(), reason);
+        let gave_up = Reason::StepGaveUp {
+            queue: Queue::Payment,
+            receives: 5,
+        };
+        let round = serde_json::from_value::<Reason>(serde_json::to_value(&gave_up).unwrap());
+        assert_eq!(round.unwrap(), gave_up);
+        let legacy: Reason = serde_json::from_str(r#""out of stock: p-1""#).unwrap();
+        assert_eq!(legacy, Reason::Legacy("out of stock: p-1".into()));
+        assert_eq!(
+            serde_json::to_string(&legacy).unwrap(),
+            r#""out of stock: p-1""#
+        );
     }
 
     proptest! {

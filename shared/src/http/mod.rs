@@ -18,9 +18,27 @@ pub use problem::problem;
 pub use respond::{Caching, cacheable_json, json, with_header};
 use tracing::Instrument;
 
+use crate::config::ConfigError;
 use crate::domain::{Caller, CustomerId, Invalid, Role};
 use crate::error::AppError;
 use crate::service::limits::RateLimit;
+use crate::wiring::{Wire, Wiring};
+
+/// What an authenticated route holds: the per-user rate limit, and the use case it serves.
+pub struct Authenticated<U> {
+    pub limit: RateLimit,
+    pub use_case: U,
+}
+
+#[async_trait::async_trait]
+impl<U: Wire> Wire for Authenticated<U> {
+    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+        Ok(Self {
+            limit: RateLimit::wire(from).await?,
+            use_case: U::wire(from).await?,
+        })
+    }
+}
 
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
 

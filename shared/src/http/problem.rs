@@ -28,8 +28,12 @@ pub fn problem(err: &AppError, info: &RequestInfo) -> Response<Body> {
     let (detail, errors): (String, &[FieldError]) = match err {
         AppError::Invalid(errors) => (summary(errors), errors),
         AppError::Unprocessable { detail, errors } => (detail.clone(), errors),
-        AppError::Dependency { .. } | AppError::Unavailable(_) => {
-            tracing::error!(error = %err.chain(), "dependency failure");
+        AppError::Dependency { .. }
+        | AppError::Unavailable(_)
+        | AppError::Internal { .. }
+        | AppError::Rejected { .. }
+        | AppError::Refused(_) => {
+            tracing::error!(error = %err.chain(), "server-side failure");
             (
                 "a service this request depends on is unavailable; retry later".into(),
                 &[],
@@ -68,7 +72,11 @@ pub fn problem(err: &AppError, info: &RequestInfo) -> Response<Body> {
                 .header("x-ratelimit-remaining", "0")
                 .header("x-ratelimit-reset", reset_at.to_string());
         }
-        AppError::Dependency { .. } | AppError::Unavailable(_) | AppError::StaleVersion(_) => {
+        AppError::Dependency { .. }
+        | AppError::Unavailable(_)
+        | AppError::Internal { .. }
+        | AppError::StaleVersion(_)
+        | AppError::KeyInFlight => {
             builder = builder.header(http::header::RETRY_AFTER, "1");
         }
         _ => {}
@@ -103,7 +111,21 @@ fn classify(err: &AppError) -> (StatusCode, &'static str, &'static str) {
         ),
         AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
         AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
-        AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+        AppError::NotCancellable(_) => (
+            StatusCode::CONFLICT,
+            "not-cancellable",
+            "Order can no longer be cancelled",
+        ),
+        AppError::KeyInFlight => (
+            StatusCode::CONFLICT,
+            "idempotency-key-in-flight",
+            "Request in progress",
+        ),
+        AppError::KeyTakenOver => (
+            StatusCode::CONFLICT,
+            "idempotency-key-taken-over",
+            "Request superseded",
+        ),
         AppError::StaleVersion(_) => (
             StatusCode::CONFLICT,
             "concurrent-update",
@@ -124,7 +146,11 @@ fn classify(err: &AppError) -> (StatusCode, &'static str, &'static str) {
             "rate-limited",
             "Too many requests",
         ),
-        AppError::Dependency { .. } | AppError::Unavailable(_) => (
+        AppError::Dependency { .. }
+        | AppError::Unavailable(_)
+        | AppError::Internal { .. }
+        | AppError::Rejected { .. }
+        | AppError::Refused(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "Service unavailable",
@@ -180,5 +206,14 @@ mod tests {
         assert_eq!(response.status(), 503);
         assert!(!String::from_utf8_lossy(response.body().as_ref()).contains("db-7"));
         assert_eq!(response.headers()["retry-after"], "1");
+    }
+
+    #[test]
+    fn a_configuration_error_is_a_retryable_503_that_hides_its_cause() {
+        let err = AppError::internal("configuration", "ORDERS_TABLE is not set");
+        let response = problem(&err, &info());
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "1");
+        assert!(!String::from_utf8_lossy(response.body().as_ref()).contains("ORDERS_TABLE"));
     }
 }

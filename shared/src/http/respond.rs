@@ -3,7 +3,6 @@
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     let body = serde_json::to_string(value).unwrap_or_default();
@@ -47,7 +46,7 @@ impl Caching {
 /// `If-None-Match` already names it.
 pub fn cacheable_json<T: Serialize>(req: &Request, value: &T, caching: Caching) -> Response<Body> {
     let body = serde_json::to_string(value).unwrap_or_default();
-    let digest = format!("{:x}", Sha256::digest(body.as_bytes()));
+    let digest = crate::digest::sha256_hex(body.as_bytes());
     let etag = format!("\"{}\"", &digest[..32]);
     let not_modified = req
         .headers()

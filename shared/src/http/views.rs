@@ -4,7 +4,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::domain::{
-    HistoryEntry, Money, Order, OrderItem, OrderStatus, PaymentState, Product, ShippingAddress,
+    HistoryEntry, Money, Order, OrderItem, OrderStatus, PaymentState, Product, Reason,
+    ShippingAddress,
 };
 use crate::ports::Page;
 use crate::service::Cursor;
@@ -67,28 +68,70 @@ impl<'a> From<&'a Product> for ProductView<'a> {
     }
 }
 
-/// One transition of an order's timeline.
+/// One transition of an order's timeline: `reason` in words for people, `reasonCode` for code.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct HistoryView<'a> {
+pub struct HistoryView {
     pub version: u64,
     pub at: String,
     pub from: Option<OrderStatus>,
     pub to: OrderStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'a str>,
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<&'static str>,
 }
 
-impl<'a> From<&'a HistoryEntry> for HistoryView<'a> {
-    fn from(entry: &'a HistoryEntry) -> Self {
+impl HistoryView {
+    /// The entry as `viewer` may see it: free text from before reasons were typed is shown to
+    /// admins only, since it may name internals.
+    pub fn of(entry: &HistoryEntry, admin: bool) -> Self {
+        let reason = entry.reason.as_ref();
         Self {
             version: entry.version,
             at: timestamp(entry.at),
             from: entry.from,
             to: entry.to,
-            reason: entry.reason.as_deref(),
+            reason: reason.and_then(|r| describe(r, admin)),
+            reason_code: reason.and_then(code),
         }
     }
+}
+
+/// A reason in words for its audience; nothing internal for customers.
+pub fn describe(reason: &Reason, admin: bool) -> Option<String> {
+    Some(match reason {
+        Reason::OutOfStock { product_id } => format!("out of stock: {product_id}"),
+        Reason::PaymentDeclined { provider_message } => {
+            format!("payment declined: {provider_message}")
+        }
+        Reason::HandedToCarrier { tracking_number } => {
+            format!("handed to the carrier, tracking number {tracking_number}")
+        }
+        Reason::CustomerNotified => "customer notified".into(),
+        Reason::CancelledByCustomer => "cancelled by the customer".into(),
+        Reason::StepGaveUp { queue, receives } if admin => {
+            format!("the {queue} step gave up after {receives} deliveries")
+        }
+        Reason::StepGaveUp { .. } => {
+            "the order could not be completed; anything taken is given back".into()
+        }
+        Reason::Legacy(text) if admin => text.clone(),
+        Reason::Legacy(_) => return None,
+    })
+}
+
+/// The stable code of a reason, for clients that branch on it.
+pub fn code(reason: &Reason) -> Option<&'static str> {
+    Some(match reason {
+        Reason::OutOfStock { .. } => "OUT_OF_STOCK",
+        Reason::PaymentDeclined { .. } => "PAYMENT_DECLINED",
+        Reason::HandedToCarrier { .. } => "HANDED_TO_CARRIER",
+        Reason::CustomerNotified => "CUSTOMER_NOTIFIED",
+        Reason::CancelledByCustomer => "CANCELLED_BY_CUSTOMER",
+        Reason::StepGaveUp { .. } => "STEP_GAVE_UP",
+        Reason::Legacy(_) => return None,
+    })
 }
 
 /// A page of a listing: `{"items": [...], "cursor": "opaque" | null}`.

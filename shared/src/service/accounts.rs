@@ -1,14 +1,20 @@
 //! Registering and logging in.
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
 use crate::adapters::secrets::KeyRing;
 use crate::auth::keys::KeySet;
 use crate::auth::{Email, IssuedToken, Password, credentials};
+use crate::config::ConfigError;
 use crate::domain::Role;
 use crate::error::{AppError, FieldError};
+use crate::ports::Clock;
 use crate::ports::{KeyStore, User, UserRepository};
+use crate::wiring::{Wire, Wiring};
 
 /// The body of `POST /auth/register` and `POST /auth/login`.
 #[derive(Debug, Clone, Deserialize)]
@@ -24,6 +30,58 @@ pub const MAX_FAILURES: u32 = 5;
 pub const LOCKOUT: Duration = Duration::minutes(15);
 /// Longer passwords are refused before hashing, so nobody makes the service hash megabytes.
 const MAX_LOGIN_PASSWORD: usize = 1024;
+
+/// Signing up.
+pub struct Registration {
+    pub users: Arc<dyn UserRepository>,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[async_trait]
+impl Wire for Registration {
+    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+        Ok(Self {
+            users: from.users()?,
+            clock: from.clock(),
+        })
+    }
+}
+
+impl Registration {
+    pub async fn register(&self, credentials: &Credentials) -> Result<Email, AppError> {
+        register(self.users.as_ref(), credentials, self.clock.now()).await
+    }
+}
+
+/// Logging in: the password checked, a token issued.
+pub struct Login {
+    pub users: Arc<dyn UserRepository>,
+    pub keys: KeyRing,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[async_trait]
+impl Wire for Login {
+    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+        Ok(Self {
+            users: from.users()?,
+            keys: KeyRing::wire(from).await?,
+            clock: from.clock(),
+        })
+    }
+}
+
+impl Login {
+    pub async fn login(&self, credentials: &Credentials) -> Result<IssuedToken, AppError> {
+        login(
+            self.users.as_ref(),
+            &self.keys,
+            credentials,
+            self.clock.now(),
+        )
+        .await
+    }
+}
 
 /// Creates a customer account. An existing account is left alone and the answer is the same, so
 /// registration tells nobody which emails have accounts.
@@ -131,8 +189,8 @@ mod tests {
     use super::*;
     use crate::auth::keys::KeySet;
     use crate::auth::tokens::TokenPolicy;
-    use crate::memory::MemoryStore;
     use crate::ports::KeyStore;
+    use crate::testing::MemoryStore;
 
     async fn setup() -> (Arc<MemoryStore>, KeyRing) {
         let store = Arc::new(MemoryStore::new());

@@ -1,13 +1,18 @@
 //! Reading the catalog (public) and changing it (admins only).
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::config::ConfigError;
 use crate::domain::{
     Caller, Currency, Money, Product, ProductDraft, ProductId, product_name, stock,
 };
 use crate::error::{AppError, FieldError};
 use crate::ports::{Catalog, Clock, Page};
 use crate::service::Limit;
+use crate::wiring::{Wire, Wiring};
 
 /// The body of `PUT /products/{id}`, before validation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,21 +30,75 @@ pub struct MoneyInput {
     pub currency: String,
 }
 
-pub async fn get_product(catalog: &dyn Catalog, id: &ProductId) -> Result<Product, AppError> {
-    catalog.get(id).await?.ok_or(AppError::NotFound("product"))
+/// Reading the public catalog.
+pub struct CatalogReads {
+    pub catalog: Arc<dyn Catalog>,
 }
 
-pub async fn list_products(
-    catalog: &dyn Catalog,
-    limit: Limit,
-    after: Option<&ProductId>,
-) -> Result<Page<Product, ProductId>, AppError> {
-    catalog.list(limit.get(), after).await
+#[async_trait]
+impl Wire for CatalogReads {
+    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+        Ok(Self {
+            catalog: from.catalog()?,
+        })
+    }
+}
+
+impl CatalogReads {
+    pub async fn get(&self, id: &ProductId) -> Result<Product, AppError> {
+        self.catalog
+            .get(id)
+            .await?
+            .ok_or(AppError::NotFound("product"))
+    }
+
+    pub async fn list(
+        &self,
+        limit: Limit,
+        after: Option<&ProductId>,
+    ) -> Result<Page<Product, ProductId>, AppError> {
+        self.catalog.list(limit.get(), after).await
+    }
+}
+
+/// Changing the catalog (admins only).
+pub struct CatalogAdmin {
+    pub catalog: Arc<dyn Catalog>,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[async_trait]
+impl Wire for CatalogAdmin {
+    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+        Ok(Self {
+            catalog: from.catalog()?,
+            clock: from.clock(),
+        })
+    }
+}
+
+impl CatalogAdmin {
+    /// Creates or replaces a product.
+    pub async fn put(
+        &self,
+        caller: &Caller,
+        id: ProductId,
+        request: &PutProductRequest,
+    ) -> Result<(Product, bool), AppError> {
+        put_product(
+            self.catalog.as_ref(),
+            self.clock.as_ref(),
+            caller,
+            id,
+            request,
+        )
+        .await
+    }
 }
 
 /// Creates or replaces a product. The role is checked here as well as at the gateway, so a
 /// cached or misconfigured authorizer policy can never open this to customers.
-pub async fn put_product(
+async fn put_product(
     catalog: &dyn Catalog,
     clock: &dyn Clock,
     caller: &Caller,

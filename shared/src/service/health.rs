@@ -2,9 +2,28 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use serde::Serialize;
 
+use crate::config::{ConfigError, Deployment};
 use crate::ports::Probe;
+use crate::wiring::{Wire, Wiring};
+
+/// The dependencies to ask, and what the deployment is.
+pub struct HealthCheck {
+    pub probes: Vec<Box<dyn Probe>>,
+    pub deployment: Deployment,
+}
+
+#[async_trait]
+impl Wire for HealthCheck {
+    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+        Ok(Self {
+            probes: from.probes()?,
+            deployment: from.deployment()?,
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {

@@ -7,11 +7,14 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
+use crate::config::ConfigError;
 use crate::domain::Caller;
 use crate::error::AppError;
 use crate::ports::RateCounter;
+use crate::wiring::{Wire, Wiring};
 
 /// What the `X-RateLimit-*` headers say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +32,20 @@ pub struct RateLimit {
     /// Counters are per user *and* scope (`reads`, `writes`, `admin`), each with its own limit.
     scope: String,
     per_minute: u32,
+}
+
+#[async_trait]
+impl Wire for RateLimit {
+    /// The per-user limit of this function: scope `RATE_LIMIT_SCOPE` (default `api`),
+    /// `RATE_LIMIT_PER_MINUTE` requests (default 120).
+    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+        let per_minute = from.number("RATE_LIMIT_PER_MINUTE", 120)?;
+        Ok(Self::new(
+            from.rate_counter()?,
+            &from.setting("RATE_LIMIT_SCOPE", "api"),
+            u32::try_from(per_minute).unwrap_or(u32::MAX),
+        ))
+    }
 }
 
 impl RateLimit {
@@ -75,7 +92,7 @@ impl RateLimit {
 mod tests {
     use super::*;
     use crate::domain::{CustomerId, Role};
-    use crate::memory::MemoryStore;
+    use crate::testing::MemoryStore;
 
     fn caller(id: &str) -> Caller {
         Caller {

@@ -1,20 +1,25 @@
-//! Placing, reading, listing and cancelling orders.
+//! Placing, reading, listing and cancelling orders: one use case per kind of work, each owning
+//! its ports.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::config::ConfigError;
 use crate::domain::{
     AddressInput, Caller, HistoryEntry, IdempotencyKey, Order, OrderId, OrderItem, OrderStatus,
-    PaymentMethod, ProductId, Quantity, ShippingAddress,
+    PaymentMethod, ProductId, Quantity, Reason, ShippingAddress,
 };
 use crate::error::{AppError, FieldError};
-use crate::messages::{Envelope, MessageType};
+use crate::pipeline;
 use crate::ports::{
-    Catalog, ClaimOutcome, Clock, IdempotencyStore, OrderCursor, OrderEvents, OrderRepository, Page,
+    Catalog, ClaimOutcome, Clock, IdempotencyStore, OrderCursor, OrderRepository, Page, Queues,
 };
 use crate::service::Limit;
+use crate::wiring::{Wire, Wiring};
 
 /// The body of `POST /orders`, before validation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,13 +37,35 @@ pub struct ItemInput {
     pub quantity: i64,
 }
 
-/// What placing an order needs from the outside.
-pub struct PlaceOrderPorts<'a> {
-    pub orders: &'a dyn OrderRepository,
-    pub idempotency: &'a dyn IdempotencyStore,
-    pub catalog: &'a dyn Catalog,
-    pub events: &'a dyn OrderEvents,
-    pub clock: &'a dyn Clock,
+/// Placing an order: priced from the catalog, stored with its idempotency claim, handed to the
+/// first step of the pipeline.
+pub struct PlaceOrder {
+    pub orders: Arc<dyn OrderRepository>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub catalog: Arc<dyn Catalog>,
+    pub queues: Arc<dyn Queues>,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[async_trait]
+impl Wire for PlaceOrder {
+    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+        Ok(Self {
+            orders: from.orders()?,
+            idempotency: from.idempotency()?,
+            catalog: from.catalog()?,
+            queues: from.queues(&routes_of(&[OrderStatus::Pending]), None)?,
+            clock: from.clock(),
+        })
+    }
+}
+
+/// The queues orders in these statuses go to: what a use case that produces them sends to.
+fn routes_of(statuses: &[OrderStatus]) -> Vec<pipeline::Queue> {
+    statuses
+        .iter()
+        .filter_map(|s| pipeline::route(*s))
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,99 +130,94 @@ fn validate(request: &PlaceOrderRequest) -> Result<ValidOrder, AppError> {
 /// A fingerprint of the request: the same key with a different request is refused.
 fn request_hash(request: &PlaceOrderRequest) -> String {
     let canonical = serde_json::to_vec(request).unwrap_or_default();
-    format!("{:x}", Sha256::digest(canonical))
+    crate::digest::sha256_hex(&canonical)
 }
 
-/// Places an order at catalog prices. With an idempotency key, a repeat of the same request
-/// returns the order the first one created (and hands it to fulfilment again while it is still
-/// `PENDING`, which is how a lost enqueue is recovered); a different request under the same key
-/// is refused, and one racing a request still in flight gets a conflict.
-pub async fn place_order(
-    ports: &PlaceOrderPorts<'_>,
-    caller: &Caller,
-    request: &PlaceOrderRequest,
-    key: Option<&IdempotencyKey>,
-    correlation_id: &str,
-) -> Result<Placed, AppError> {
-    let valid = validate(request)?;
-    let now = ports.clock.now();
-    let claim = match key {
-        None => None,
-        Some(key) => {
-            let hash = request_hash(request);
-            match ports.idempotency.claim(&caller.id, key, &hash, now).await? {
-                ClaimOutcome::Acquired(claim) => Some(claim),
-                ClaimOutcome::Completed {
-                    request_hash,
-                    order_id,
-                } if request_hash == hash => {
-                    return replay(ports, &order_id, correlation_id).await;
-                }
-                ClaimOutcome::InProgress { request_hash } if request_hash == hash => {
-                    return Err(AppError::Conflict(
-                        "a request with this Idempotency-Key is still being processed; retry shortly"
-                            .into(),
-                    ));
-                }
-                ClaimOutcome::Completed { .. } | ClaimOutcome::InProgress { .. } => {
-                    return Err(AppError::Unprocessable {
-                        detail: "this Idempotency-Key was already used for a different request"
-                            .into(),
-                        errors: vec![FieldError::new(
-                            "Idempotency-Key",
-                            "was used with a different request body",
-                        )],
-                    });
+impl PlaceOrder {
+    /// Places an order at catalog prices. With an idempotency key, a repeat of the same request
+    /// returns the order the first one created (and hands it to fulfilment again while it is still
+    /// `PENDING`, which is how a lost enqueue is recovered); a different request under the same key
+    /// is refused, and one racing a request still in flight gets a conflict.
+    pub async fn place(
+        &self,
+        caller: &Caller,
+        request: &PlaceOrderRequest,
+        key: Option<&IdempotencyKey>,
+        correlation_id: &str,
+    ) -> Result<Placed, AppError> {
+        let valid = validate(request)?;
+        let now = self.clock.now();
+        let claim = match key {
+            None => None,
+            Some(key) => {
+                let hash = request_hash(request);
+                match self.idempotency.claim(&caller.id, key, &hash, now).await? {
+                    ClaimOutcome::Acquired(claim) => Some(claim),
+                    ClaimOutcome::Completed {
+                        request_hash,
+                        order_id,
+                    } if request_hash == hash => {
+                        return self.replay(&order_id, correlation_id).await;
+                    }
+                    ClaimOutcome::InProgress { request_hash } if request_hash == hash => {
+                        return Err(AppError::KeyInFlight);
+                    }
+                    ClaimOutcome::Completed { .. } | ClaimOutcome::InProgress { .. } => {
+                        return Err(AppError::Unprocessable {
+                            detail: "this Idempotency-Key was already used for a different request"
+                                .into(),
+                            errors: vec![FieldError::new(
+                                "Idempotency-Key",
+                                "was used with a different request body",
+                            )],
+                        });
+                    }
                 }
             }
+        };
+        let stored = async {
+            let order = price(self.catalog.as_ref(), caller, valid, now).await?;
+            self.orders.insert(&order, claim.as_ref()).await?;
+            Ok(order)
         }
-    };
-    let stored = async {
-        let order = price(ports.catalog, caller, valid, now).await?;
-        ports.orders.insert(&order, claim.as_ref()).await?;
-        Ok(order)
-    }
-    .await;
-    let order = match stored {
-        Ok(order) => order,
-        Err(err) => {
-            if let Some(claim) = &claim
-                && let Err(release) = ports.idempotency.release(claim).await
-            {
-                tracing::warn!(error = %release.chain(), "could not release an idempotency claim");
+        .await;
+        let order = match stored {
+            Ok(order) => order,
+            Err(err) => {
+                if let Some(claim) = &claim
+                    && let Err(release) = self.idempotency.release(claim).await
+                {
+                    tracing::warn!(error = %release.chain(), "could not release an idempotency claim");
+                }
+                return Err(err);
             }
-            return Err(err);
-        }
-    };
-    hand_on(ports.events, order, correlation_id, false).await
-}
-
-/// Hands a still-`PENDING` order to fulfilment (again, on a replay: the first enqueue may have
-/// been lost) and answers with it.
-async fn hand_on(
-    events: &dyn OrderEvents,
-    order: Order,
-    correlation_id: &str,
-    replayed: bool,
-) -> Result<Placed, AppError> {
-    if order.status == OrderStatus::Pending {
-        hand_to_fulfilment(events, &order, MessageType::OrderPlaced, correlation_id).await?;
+        };
+        self.hand_on(order, correlation_id, false).await
     }
-    Ok(Placed { order, replayed })
-}
 
-async fn replay(
-    ports: &PlaceOrderPorts<'_>,
-    order_id: &OrderId,
-    correlation_id: &str,
-) -> Result<Placed, AppError> {
-    let order = ports.orders.get(order_id).await?.ok_or_else(|| {
-        AppError::dependency(
-            "orders table",
-            format!("idempotency record points at missing order {order_id}"),
-        )
-    })?;
-    hand_on(ports.events, order, correlation_id, true).await
+    /// Hands a still-`PENDING` order to fulfilment (again, on a replay: the first enqueue may have
+    /// been lost) and answers with it.
+    async fn hand_on(
+        &self,
+        order: Order,
+        correlation_id: &str,
+        replayed: bool,
+    ) -> Result<Placed, AppError> {
+        if order.status == OrderStatus::Pending {
+            hand_to_fulfilment(self.queues.as_ref(), &order, correlation_id).await?;
+        }
+        Ok(Placed { order, replayed })
+    }
+
+    async fn replay(&self, order_id: &OrderId, correlation_id: &str) -> Result<Placed, AppError> {
+        let order = self.orders.get(order_id).await?.ok_or_else(|| {
+            AppError::internal(
+                "idempotency record",
+                format!("it points at missing order {order_id}"),
+            )
+        })?;
+        self.hand_on(order, correlation_id, true).await
+    }
 }
 
 /// Prices the lines from the catalog; unknown products are named by their line.
@@ -247,18 +269,65 @@ async fn price(
     })
 }
 
+/// Sends the order to the queue its status routes to.
 async fn hand_to_fulfilment(
-    events: &dyn OrderEvents,
+    queues: &dyn Queues,
     order: &Order,
-    kind: MessageType,
     correlation_id: &str,
 ) -> Result<(), AppError> {
-    let message = Envelope::new(kind, order.id.clone(), correlation_id, order.updated_at);
-    events.publish(&message).await
+    queues.hand_on(order, correlation_id, Duration::ZERO).await
 }
 
-/// The caller's own order; anyone else's is not found.
-pub async fn get_order(
+/// Reading one's own orders (and, for admins, any order's timeline).
+pub struct CustomerOrders {
+    pub orders: Arc<dyn OrderRepository>,
+}
+
+#[async_trait]
+impl Wire for CustomerOrders {
+    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+        Ok(Self {
+            orders: from.orders()?,
+        })
+    }
+}
+
+impl CustomerOrders {
+    /// The caller's own order; anyone else's is not found.
+    pub async fn get(&self, caller: &Caller, id: &OrderId) -> Result<Order, AppError> {
+        own_order(self.orders.as_ref(), caller, id).await
+    }
+
+    /// An order's timeline, oldest first: for its owner, or an admin (support looking into an
+    /// order). Anyone else gets not found, as for the order itself.
+    pub async fn history(
+        &self,
+        caller: &Caller,
+        id: &OrderId,
+    ) -> Result<Vec<HistoryEntry>, AppError> {
+        match self.orders.get(id).await? {
+            Some(order) if order.customer_id == caller.id || caller.is_admin() => {
+                self.orders.history(id).await
+            }
+            _ => Err(AppError::NotFound("order")),
+        }
+    }
+
+    /// The caller's orders, newest first. The store keys the query by the caller, whatever the
+    /// cursor says.
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        limit: Limit,
+        after: Option<&OrderCursor>,
+    ) -> Result<Page<Order, OrderCursor>, AppError> {
+        self.orders
+            .list_for_customer(&caller.id, limit.get(), after)
+            .await
+    }
+}
+
+async fn own_order(
     orders: &dyn OrderRepository,
     caller: &Caller,
     id: &OrderId,
@@ -269,74 +338,60 @@ pub async fn get_order(
     }
 }
 
-/// An order's timeline, oldest first: for its owner, or an admin (support looking into an
-/// order). Anyone else gets not found, as for the order itself.
-pub async fn order_history(
-    orders: &dyn OrderRepository,
-    caller: &Caller,
-    id: &OrderId,
-) -> Result<Vec<HistoryEntry>, AppError> {
-    match orders.get(id).await? {
-        Some(order) if order.customer_id == caller.id || caller.is_admin() => {
-            orders.history(id).await
-        }
-        _ => Err(AppError::NotFound("order")),
-    }
-}
-
-/// The caller's orders, newest first. The store keys the query by the caller, whatever the cursor says.
-pub async fn list_orders(
-    orders: &dyn OrderRepository,
-    caller: &Caller,
-    limit: Limit,
-    after: Option<&OrderCursor>,
-) -> Result<Page<Order, OrderCursor>, AppError> {
-    orders
-        .list_for_customer(&caller.id, limit.get(), after)
-        .await
-}
-
 /// How often a cancellation re-reads the order after losing a race with a fulfilment step.
 const CANCEL_ATTEMPTS: usize = 3;
 
-/// Cancels the caller's order until it ships. Cancelling a cancelled order succeeds again and
-/// re-sends the cancellation, so a client may retry after a failed enqueue. The refund and stock
-/// release happen in the compensation step that the message triggers.
-pub async fn cancel_order(
-    orders: &dyn OrderRepository,
-    events: &dyn OrderEvents,
-    clock: &dyn Clock,
-    caller: &Caller,
-    id: &OrderId,
-    correlation_id: &str,
-) -> Result<Order, AppError> {
-    for _ in 0..CANCEL_ATTEMPTS {
-        let order = get_order(orders, caller, id).await?;
-        if order.status == OrderStatus::Cancelled {
-            hand_to_fulfilment(events, &order, MessageType::OrderCancelled, correlation_id).await?;
-            return Ok(order);
-        }
-        let (next, entry) = order
-            .transition(
-                OrderStatus::Cancelled,
-                clock.now(),
-                Some("cancelled by the customer".into()),
-            )
-            .map_err(|e| {
-                AppError::Conflict(format!(
-                    "the order can no longer be cancelled: it is {}",
-                    e.from
-                ))
-            })?;
-        match orders.apply(&order, &next, &entry).await {
-            Ok(()) => {
-                hand_to_fulfilment(events, &next, MessageType::OrderCancelled, correlation_id)
-                    .await?;
-                return Ok(next);
-            }
-            Err(AppError::StaleVersion(_)) => continue,
-            Err(err) => return Err(err),
-        }
+/// Cancelling one's own order until it ships; the refund and stock release follow in
+/// compensation, which the cancellation's message triggers.
+pub struct CancelOrder {
+    pub orders: Arc<dyn OrderRepository>,
+    pub queues: Arc<dyn Queues>,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[async_trait]
+impl Wire for CancelOrder {
+    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+        Ok(Self {
+            orders: from.orders()?,
+            queues: from.queues(&routes_of(&[OrderStatus::Cancelled]), None)?,
+            clock: from.clock(),
+        })
     }
-    Err(AppError::StaleVersion("order"))
+}
+
+impl CancelOrder {
+    /// Cancels the caller's order until it ships. Cancelling a cancelled order succeeds again and
+    /// re-sends the cancellation, so a client may retry after a failed enqueue.
+    pub async fn cancel(
+        &self,
+        caller: &Caller,
+        id: &OrderId,
+        correlation_id: &str,
+    ) -> Result<Order, AppError> {
+        for _ in 0..CANCEL_ATTEMPTS {
+            let order = own_order(self.orders.as_ref(), caller, id).await?;
+            if order.status == OrderStatus::Cancelled {
+                hand_to_fulfilment(self.queues.as_ref(), &order, correlation_id).await?;
+                return Ok(order);
+            }
+            if !order.status.is_cancellable() {
+                return Err(AppError::NotCancellable(order.status));
+            }
+            let (next, entry) = order.transition(
+                OrderStatus::Cancelled,
+                self.clock.now(),
+                Some(Reason::CancelledByCustomer),
+            )?;
+            match self.orders.apply(&order, &next, &entry).await {
+                Ok(()) => {
+                    hand_to_fulfilment(self.queues.as_ref(), &next, correlation_id).await?;
+                    return Ok(next);
+                }
+                Err(AppError::StaleVersion(_)) => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        Err(AppError::StaleVersion("order"))
+    }
 }

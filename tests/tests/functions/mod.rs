@@ -1,168 +1,210 @@
 //! Every function of the template as one in-process Invoke API dispatch, shared by the test
 //! files that put the real handlers behind `system_tests::fake_lambda`.
+//!
+//! Each function is wired once from the test's environment with the same `Wire::wire` its
+//! `main` calls, like a warm container (the payment adapter, and so its circuit breaker, is one
+//! per environment), and invoked with a context whose deadline is its timeout in the template.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::FutureExt;
-use lambda_runtime::{Context, LambdaEvent};
+use local_stack::template::Template;
 use serde_json::{Value, json};
-use shared::adapters::dynamodb::TableProbe;
-use shared::ports::SystemClock;
-use system_tests::{Answer, TestEnv, as_proxy, as_sqs};
+use shared::auth::authorizer::Authorizer;
+use shared::service::fulfilment::{
+    Compensate, DeadLetterHandling, Notify, Pay, Reconcile, Reserve, Ship,
+};
+use shared::sqs::consume;
+use shared::wiring::Wire;
+use system_tests::{Answer, TestEnv, as_proxy, as_sqs, repo_root};
 
 pub type Dispatch =
     Arc<dyn Fn(String, Value) -> futures::future::BoxFuture<'static, Answer> + Send + Sync>;
 
-/// Every function of the template, run in-process on the test's own tables and secret and on
-/// localstripe: what `cargo lambda watch` serves in `make run`. The payment adapter is one
-/// instance, as in a warm container, so its circuit breaker carries over between invocations.
-pub fn real_functions(env: Arc<TestEnv>, payments: Arc<dyn shared::ports::Payments>) -> Dispatch {
-    Arc::new(move |name: String, payload: Value| {
-        let env = env.clone();
-        let payments = payments.clone();
-        async move {
-            let clock = || Arc::new(SystemClock);
-            match name.as_str() {
-                "authorizer" => {
-                    let request = serde_json::from_value(payload).map_err(|e| json!({"errorMessage": e.to_string()}))?;
-                    let deps = authorizer::handler::Deps { keys: env.key_ring() };
-                    authorizer::handler::handle(&deps, LambdaEvent::new(request, Context::default()))
-                        .await
-                        .map_err(|message| json!({"errorType": "&str", "errorMessage": message}))
-                }
-                "register" => {
-                    let deps = register::handler::Deps { users: env.users(), clock: clock() };
-                    as_proxy(payload, |r| register::handler::handle(&deps, r)).await
-                }
-                "login" => {
-                    let deps = login::handler::Deps { users: env.users(), keys: env.key_ring(), clock: clock() };
-                    as_proxy(payload, |r| login::handler::handle(&deps, r)).await
-                }
-                "jwks" => {
-                    let deps = jwks::handler::Deps { keys: env.key_ring() };
-                    as_proxy(payload, |r| jwks::handler::handle(&deps, r)).await
-                }
-                "create-order" => {
-                    let deps = create_order::handler::Deps { limit: env.limit("api", 1000),
-                        orders: env.orders(),
-                        idempotency: env.idempotency(),
-                        catalog: env.catalog(),
-                        events: env.publisher("InventoryQueue"),
-                        clock: clock(),
-                    };
-                    as_proxy(payload, |r| create_order::handler::handle(&deps, r)).await
-                }
-                "get-order" => {
-                    let deps = get_order::handler::Deps { limit: env.limit("api", 1000), orders: env.orders() };
-                    as_proxy(payload, |r| get_order::handler::handle(&deps, r)).await
-                }
-                "list-orders" => {
-                    let deps = list_orders::handler::Deps { limit: env.limit("api", 1000), orders: env.orders() };
-                    as_proxy(payload, |r| list_orders::handler::handle(&deps, r)).await
-                }
-                "cancel-order" => {
-                    let deps = cancel_order::handler::Deps { limit: env.limit("api", 1000),
-                        orders: env.orders(),
-                        events: env.publisher("CompensationQueue"),
-                        clock: clock(),
-                    };
-                    as_proxy(payload, |r| cancel_order::handler::handle(&deps, r)).await
-                }
-                "list-products" => {
-                    let deps = list_products::handler::Deps { catalog: env.catalog() };
-                    as_proxy(payload, |r| list_products::handler::handle(&deps, r)).await
-                }
-                "get-product" => {
-                    let deps = get_product::handler::Deps { catalog: env.catalog() };
-                    as_proxy(payload, |r| get_product::handler::handle(&deps, r)).await
-                }
-                "put-product" => {
-                    let deps = put_product::handler::Deps { limit: env.limit("api", 1000), catalog: env.catalog(), clock: clock() };
-                    as_proxy(payload, |r| put_product::handler::handle(&deps, r)).await
-                }
-                "reserve-inventory" => {
-                                        let deps = reserve_inventory::handler::Deps {
-                        orders: env.orders(),
-                        inventory: env.inventory(),
-                        payments: env.publisher("PaymentQueue"),
-                        notifications: env.publisher("NotificationQueue"),
-                        clock: clock(),
-                    };
-                    as_sqs(payload, |e| reserve_inventory::handler::handle(&deps, e)).await
-                }
-                "process-payment" => {
-                                        let deps = process_payment::handler::Deps {
-                        orders: env.orders(),
-                        payments,
-                        shipping: env.publisher("ShippingQueue"),
-                        compensation: env.publisher("CompensationQueue"),
-                        later: Arc::new(shared::adapters::sqs::SqsPublisher::new(env.sqs(), env.name("PaymentQueue")).delayed(1)),
-                        clock: clock(),
-                    };
-                    as_sqs(payload, |e| process_payment::handler::handle(&deps, e)).await
-                }
-                "ship-order" => {
-                                        let deps = ship_order::handler::Deps {
-                        orders: env.orders(),
-                        carrier: Arc::new(shared::adapters::carrier::BuiltInCarrier),
-                        notifications: env.publisher("NotificationQueue"),
-                        clock: clock(),
-                    };
-                    as_sqs(payload, |e| ship_order::handler::handle(&deps, e)).await
-                }
-                "notify-customer" => {
-                                        let deps = notify_customer::handler::Deps {
-                        orders: env.orders(),
-                        notifier: Arc::new(shared::adapters::notifier::LogNotifier),
-                        clock: clock(),
-                    };
-                    as_sqs(payload, |e| notify_customer::handler::handle(&deps, e)).await
-                }
-                "compensate-order" => {
-                                        let deps = compensate_order::handler::Deps { orders: env.orders(), inventory: env.inventory(), payments, clock: clock() };
-                    as_sqs(payload, |e| compensate_order::handler::handle(&deps, e)).await
-                }
-                "dead-letter" => {
-                                        let deps = dead_letter::handler::Deps {
-                        orders: env.orders(),
-                        letters: env.orders(),
-                        compensation: env.publisher("CompensationQueue"),
-                        clock: clock(),
-                    };
-                    as_sqs(payload, |e| dead_letter::handler::handle(&deps, e)).await
-                }
-                "get-order-history" => {
-                    let deps = get_order_history::handler::Deps { limit: env.limit("api", 1000), orders: env.orders() };
-                    as_proxy(payload, |r| get_order_history::handler::handle(&deps, r)).await
-                }
-                "reconciler" => {
-                    let deps = reconciler::handler::Deps {
-                        orders: env.orders(),
-                        inventory: env.publisher("InventoryQueue"),
-                        payment: env.publisher("PaymentQueue"),
-                        shipping: env.publisher("ShippingQueue"),
-                        notification: env.publisher("NotificationQueue"),
-                        compensation: env.publisher("CompensationQueue"),
-                        clock: clock(),
-                        stalled_after: chrono::Duration::minutes(10),
-                        window: chrono::Duration::minutes(1440),
-                    };
-                    reconciler::handler::handle(&deps, LambdaEvent::new(payload, Context::default()))
-                        .await
-                        .map_err(|e| json!({"errorType": "Error", "errorMessage": e.to_string()}))
-                }
-                "health" => {
-                    let probes: Vec<Box<dyn shared::ports::Probe>> = ["OrdersTable", "ProductsTable"]
-                        .into_iter()
-                        .map(|t| Box::new(TableProbe::new(env.dynamodb(), t, env.name(t))) as Box<dyn shared::ports::Probe>)
-                        .collect();
-                    let deployment = shared::config::Deployment { stage: "local".into(), version: "test" };
-                    let deps = health::handler::Deps { probes, deployment };
-                    as_proxy(payload, |r| health::handler::handle(&deps, r)).await
-                }
-                _ => Err(json!({"errorType": "Panic", "errorMessage": format!("no function {name} in this test")})),
-            }
+/// Every function of the template, wired.
+struct Functions {
+    timeouts: BTreeMap<String, Duration>,
+    authorizer: Authorizer,
+    register: register::handler::Deps,
+    login: login::handler::Deps,
+    jwks: jwks::handler::Deps,
+    create_order: create_order::handler::Deps,
+    get_order: get_order::handler::Deps,
+    list_orders: list_orders::handler::Deps,
+    cancel_order: cancel_order::handler::Deps,
+    get_order_history: get_order_history::handler::Deps,
+    list_products: list_products::handler::Deps,
+    get_product: get_product::handler::Deps,
+    put_product: put_product::handler::Deps,
+    health: health::handler::Deps,
+    reserve: Reserve,
+    pay: Pay,
+    ship: Ship,
+    notify: Notify,
+    compensate: Compensate,
+    dead_letters: DeadLetterHandling,
+    reconcile: Reconcile,
+}
+
+impl Functions {
+    async fn wire(env: &TestEnv) -> Self {
+        let yaml = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+        let timeouts = Template::parse(&yaml)
+            .unwrap()
+            .functions()
+            .into_iter()
+            .map(|f| (f.binary, f.timeout))
+            .collect();
+        let from = env.wiring();
+        Self {
+            timeouts,
+            authorizer: Authorizer::wire(from).await.unwrap(),
+            register: Wire::wire(from).await.unwrap(),
+            login: Wire::wire(from).await.unwrap(),
+            jwks: Wire::wire(from).await.unwrap(),
+            create_order: Wire::wire(from).await.unwrap(),
+            get_order: Wire::wire(from).await.unwrap(),
+            list_orders: Wire::wire(from).await.unwrap(),
+            cancel_order: Wire::wire(from).await.unwrap(),
+            get_order_history: Wire::wire(from).await.unwrap(),
+            list_products: Wire::wire(from).await.unwrap(),
+            get_product: Wire::wire(from).await.unwrap(),
+            put_product: Wire::wire(from).await.unwrap(),
+            health: Wire::wire(from).await.unwrap(),
+            reserve: Wire::wire(from).await.unwrap(),
+            pay: Wire::wire(from).await.unwrap(),
+            ship: Wire::wire(from).await.unwrap(),
+            notify: Wire::wire(from).await.unwrap(),
+            compensate: Wire::wire(from).await.unwrap(),
+            dead_letters: Wire::wire(from).await.unwrap(),
+            reconcile: Wire::wire(from).await.unwrap(),
         }
-        .boxed()
+    }
+
+    async fn invoke(&self, name: &str, payload: Value) -> Answer {
+        let timeout = self
+            .timeouts
+            .get(name)
+            .copied()
+            .unwrap_or(Duration::from_secs(3));
+        match name {
+            "authorizer" => {
+                let request = serde_json::from_value(payload)
+                    .map_err(|e| json!({"errorMessage": e.to_string()}))?;
+                match self.authorizer.authorize(&request).await {
+                    Ok(policy) => Ok(serde_json::to_value(policy).unwrap()),
+                    Err(refusal) => {
+                        Err(json!({"errorType": "Refusal", "errorMessage": refusal.to_string()}))
+                    }
+                }
+            }
+            "register" => as_proxy(payload, |r| register::handler::handle(&self.register, r)).await,
+            "login" => as_proxy(payload, |r| login::handler::handle(&self.login, r)).await,
+            "jwks" => as_proxy(payload, |r| jwks::handler::handle(&self.jwks, r)).await,
+            "create-order" => {
+                as_proxy(payload, |r| {
+                    create_order::handler::handle(&self.create_order, r)
+                })
+                .await
+            }
+            "get-order" => {
+                as_proxy(payload, |r| get_order::handler::handle(&self.get_order, r)).await
+            }
+            "list-orders" => {
+                as_proxy(payload, |r| {
+                    list_orders::handler::handle(&self.list_orders, r)
+                })
+                .await
+            }
+            "cancel-order" => {
+                as_proxy(payload, |r| {
+                    cancel_order::handler::handle(&self.cancel_order, r)
+                })
+                .await
+            }
+            "get-order-history" => {
+                as_proxy(payload, |r| {
+                    get_order_history::handler::handle(&self.get_order_history, r)
+                })
+                .await
+            }
+            "list-products" => {
+                as_proxy(payload, |r| {
+                    list_products::handler::handle(&self.list_products, r)
+                })
+                .await
+            }
+            "get-product" => {
+                as_proxy(payload, |r| {
+                    get_product::handler::handle(&self.get_product, r)
+                })
+                .await
+            }
+            "put-product" => {
+                as_proxy(payload, |r| {
+                    put_product::handler::handle(&self.put_product, r)
+                })
+                .await
+            }
+            "health" => as_proxy(payload, |r| health::handler::handle(&self.health, r)).await,
+            "reserve-inventory" => {
+                as_sqs(payload, timeout, |e, c| async move {
+                    consume(&self.reserve, &c, e).await
+                })
+                .await
+            }
+            "process-payment" => {
+                as_sqs(payload, timeout, |e, c| async move {
+                    consume(&self.pay, &c, e).await
+                })
+                .await
+            }
+            "ship-order" => {
+                as_sqs(payload, timeout, |e, c| async move {
+                    consume(&self.ship, &c, e).await
+                })
+                .await
+            }
+            "notify-customer" => {
+                as_sqs(payload, timeout, |e, c| async move {
+                    consume(&self.notify, &c, e).await
+                })
+                .await
+            }
+            "compensate-order" => {
+                as_sqs(payload, timeout, |e, c| async move {
+                    consume(&self.compensate, &c, e).await
+                })
+                .await
+            }
+            "dead-letter" => {
+                as_sqs(payload, timeout, |e, c| async move {
+                    self.dead_letters.batch(&c, e).await
+                })
+                .await
+            }
+            "reconciler" => self
+                .reconcile
+                .run()
+                .await
+                .map(|found| serde_json::to_value(found).unwrap())
+                .map_err(|e| json!({"errorType": "Error", "errorMessage": e.to_string()})),
+            _ => Err(
+                json!({"errorType": "Panic", "errorMessage": format!("no function {name} in this test")}),
+            ),
+        }
+    }
+}
+
+/// Every function of the template, run in-process on the test's own tables, queues and secrets
+/// and on localstripe (or whatever `STRIPE_API_BASE` the test set): what `cargo lambda watch`
+/// serves in `make run`.
+pub async fn real_functions(env: Arc<TestEnv>) -> Dispatch {
+    let functions = Arc::new(Functions::wire(&env).await);
+    Arc::new(move |name: String, payload: Value| {
+        let functions = functions.clone();
+        async move { functions.invoke(&name, payload).await }.boxed()
     })
 }

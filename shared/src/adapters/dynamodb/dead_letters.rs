@@ -40,11 +40,8 @@ impl DeadLetters for DynamoOrders {
             .map_err(|e| failure("dead letter", e))?;
         Ok(())
     }
-}
 
-impl DynamoOrders {
-    /// The letters kept from one dead-letter queue, for inspection and redrive.
-    pub async fn dead_letters(&self, queue: &str) -> Result<Vec<DeadLetter>, AppError> {
+    async fn list(&self, queue: &str) -> Result<Vec<DeadLetter>, AppError> {
         let query = self
             .client()
             .query()

@@ -1,26 +1,21 @@
-//! Idempotency keys for order creation.
+//! Idempotency keys for order creation, with the rules of `crate::idempotency`.
 //!
-//! A claim is a conditional put of an `IN_PROGRESS` record with a lease; the order insert
-//! completes it in the same transaction that writes the order, so there is never an order
-//! without a completed record or the reverse. A claim whose holder died is taken over once its
-//! lease has run out, and only by the same request (same hash).
+//! A claim is a put of an `IN_PROGRESS` record with a lease, conditional on
+//! [`decide`](crate::idempotency::decide) allowing it (the condition expression is that function
+//! in DynamoDB's words); the order insert completes it in the same transaction that writes the
+//! order, so there is never an order without a completed record or the reverse.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::codec::{from_item, s, to_item};
 use super::{failure, is_condition_failure};
 use crate::domain::{CustomerId, IdempotencyKey, OrderId};
 use crate::error::AppError;
+use crate::idempotency::{KeyRecord, LEASE, RETENTION, decide};
 use crate::ports::{ClaimOutcome, IdempotencyClaim, IdempotencyStore};
-
-/// How long a request may hold a key before a retry may take it over: longer than the function's
-/// timeout, so a live request is never overtaken.
-pub const LEASE: Duration = Duration::seconds(30);
-/// How long a key is remembered after its first use.
-pub const RETENTION: Duration = Duration::hours(24);
 
 const IN_PROGRESS: &str = "IN_PROGRESS";
 const COMPLETED: &str = "COMPLETED";
@@ -115,27 +110,28 @@ impl IdempotencyStore for DynamoIdempotency {
                 Err(err) if is_condition_failure(&err) => {}
                 Err(err) => return Err(failure("idempotency claim", err)),
             }
-            match self.read(&scoped_key).await? {
-                Some(held) if held.status == COMPLETED => {
-                    let order_id = held.order_id.ok_or_else(|| {
-                        AppError::dependency("idempotency record", "completed without an order id")
-                    })?;
-                    return Ok(ClaimOutcome::Completed {
-                        request_hash: held.request_hash,
-                        order_id,
-                    });
-                }
-                Some(held) if held.expires_at >= now.timestamp() => {
-                    return Ok(ClaimOutcome::InProgress {
-                        request_hash: held.request_hash,
-                    });
-                }
-                _ => continue,
+            let held = self.read(&scoped_key).await?;
+            if held
+                .as_ref()
+                .is_some_and(|h| h.status == COMPLETED && h.order_id.is_none())
+            {
+                return Err(AppError::internal(
+                    "idempotency record",
+                    "completed without an order id",
+                ));
+            }
+            let held = held.map(|h| KeyRecord {
+                request_hash: h.request_hash,
+                order_id: h.order_id,
+                lease_until: h.lease_until.unwrap_or(0),
+                expires_at: h.expires_at,
+            });
+            // `None`: it changed between the refused write and the read (released, expired).
+            if let Some(found) = decide(held.as_ref(), request_hash, now.timestamp()).found() {
+                return Ok(found);
             }
         }
-        Err(AppError::Conflict(
-            "this Idempotency-Key is changing hands; retry shortly".into(),
-        ))
+        Err(AppError::KeyInFlight)
     }
 
     async fn release(&self, claim: &IdempotencyClaim) -> Result<(), AppError> {

@@ -140,8 +140,9 @@ impl Inventory for DynamoInventory {
                     Err(AppError::StaleVersion("order"))
                 }
                 // A product of the order no longer exists: its units have nowhere to go back to.
-                Some(_) => Err(AppError::Conflict(
-                    "a product of the order was deleted from the catalog".into(),
+                Some(_) => Err(AppError::internal(
+                    "stock release",
+                    "a product of the order is no longer in the catalog",
                 )),
                 None => Err(failure("stock release", err)),
             },

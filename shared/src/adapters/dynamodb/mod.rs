@@ -31,52 +31,11 @@ pub use orders::{DynamoOrders, STATUS_SHARDS};
 pub use products::DynamoCatalog;
 pub use users::DynamoUsers;
 
-use crate::config::{ConfigError, Tables};
 use crate::error::AppError;
 
 /// Builds the client once per cold start.
 pub fn client(config: &aws_config::SdkConfig) -> Client {
     Client::new(config)
-}
-
-impl DynamoOrders {
-    /// The orders table named by `ORDERS_TABLE`, for functions that only read or transition orders.
-    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        Ok(Self::new(client(config), Tables::orders()?))
-    }
-}
-
-impl crate::service::limits::RateLimit {
-    /// The per-user limit of this function: counters in `RATE_LIMIT_TABLE`, scope
-    /// `RATE_LIMIT_SCOPE` (default `api`), `RATE_LIMIT_PER_MINUTE` requests (default 120).
-    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        let counter = DynamoRateCounter::new(client(config), Tables::rate_limits()?);
-        let per_minute = crate::config::optional("RATE_LIMIT_PER_MINUTE", "120");
-        let per_minute = per_minute.parse().map_err(|_| ConfigError::Invalid {
-            name: "RATE_LIMIT_PER_MINUTE",
-            reason: format!("`{per_minute}` is not a whole number"),
-        })?;
-        let scope = crate::config::optional("RATE_LIMIT_SCOPE", "api");
-        Ok(Self::new(std::sync::Arc::new(counter), &scope, per_minute))
-    }
-}
-
-impl DynamoInventory {
-    /// Stock movements across `ORDERS_TABLE` and `PRODUCTS_TABLE`.
-    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        Ok(Self::new(
-            client(config),
-            Tables::orders()?,
-            Tables::products()?,
-        ))
-    }
-}
-
-impl DynamoCatalog {
-    /// The products table named by `PRODUCTS_TABLE`.
-    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        Ok(Self::new(client(config), Tables::products()?))
-    }
 }
 
 /// Every item a query finds, page after page.

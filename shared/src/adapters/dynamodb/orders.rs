@@ -139,7 +139,7 @@ impl DynamoOrders {
 
     fn complete_claim(&self, claim: &IdempotencyClaim, order: &Order) -> Result<Update, AppError> {
         let table = self.idempotency_table.as_deref().ok_or_else(|| {
-            AppError::dependency("configuration", "no idempotency table configured")
+            AppError::internal("configuration", "no idempotency table configured")
         })?;
         built(
             Update::builder()
@@ -196,10 +196,7 @@ impl OrderRepository for DynamoOrders {
             .await
         {
             Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Err(AppError::Conflict(
-                "this request's Idempotency-Key was taken over by a retry; the retry creates the order"
-                    .into(),
-            )),
+            Err(err) if is_condition_failure(&err) => Err(AppError::KeyTakenOver),
             Err(err) => Err(failure("order insert", err)),
         }
     }
@@ -255,10 +252,7 @@ impl OrderRepository for DynamoOrders {
             .into_iter()
             .map(|item| from_item::<OrderRecord>(item).map(|r| r.order))
             .collect::<Result<Vec<_>, _>>()?;
-        let next = items.last().filter(|_| more).map(|o| OrderCursor {
-            created_at: o.created_at,
-            id: o.id.clone(),
-        });
+        let next = items.last().filter(|_| more).map(OrderCursor::after);
         Ok(Page { items, next })
     }
 

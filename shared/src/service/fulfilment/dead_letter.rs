@@ -1,50 +1,107 @@
-//! Failure handling: a message a step gave up on fails its order, which compensation then
-//! unwinds.
+//! Failure handling, fed by every dead-letter queue: a message a step gave up on fails its order,
+//! which compensation then unwinds, but only while the order still waits for that step.
 
-use super::{onward, transition};
-use crate::domain::OrderStatus;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::Context;
+
+use super::{hand_on, transition};
+use crate::config::ConfigError;
+use crate::domain::{OrderStatus, Reason};
 use crate::error::AppError;
-use crate::messages::{Envelope, MessageType};
-use crate::ports::{Clock, DeadLetter, DeadLetters, OrderEvents, OrderRepository};
+use crate::messages::Envelope;
+use crate::ports::{Clock, DeadLetter, DeadLetters, OrderRepository, Queues};
+use crate::wiring::{Wire, Wiring};
+use crate::{pipeline, sqs};
 
-/// What failure handling needs.
-pub struct DeadLetterPorts<'a> {
-    pub orders: &'a dyn OrderRepository,
-    pub letters: &'a dyn DeadLetters,
-    /// The compensation queue.
-    pub compensation: &'a dyn OrderEvents,
-    pub clock: &'a dyn Clock,
+pub struct DeadLetterHandling {
+    pub orders: Arc<dyn OrderRepository>,
+    pub letters: Arc<dyn DeadLetters>,
+    /// Where a failed order goes: the queue `FAILED` routes to.
+    pub queues: Arc<dyn Queues>,
+    pub clock: Arc<dyn Clock>,
 }
 
-/// Keeps the letter (first: whatever happens next, the message is not lost), then marks its
-/// order `FAILED` with the reason and sends it to compensation (refund, stock back) and counts
-/// it as a metric. A letter whose order already ended (or that names none) is only kept: the
-/// reconciler reports an ended order that still owes compensation.
-pub async fn dead_letter(ports: &DeadLetterPorts<'_>, letter: &DeadLetter) -> Result<(), AppError> {
-    ports.letters.keep(letter).await?;
-    crate::telemetry::metric("DeadLetters", 1.0, &[("Queue", &letter.queue)]);
-    let message = match Envelope::parse(&letter.body) {
-        Ok(message) => message,
-        Err(unreadable) => {
-            tracing::error!(queue = %letter.queue, error = %unreadable, "unreadable dead letter kept");
+#[async_trait]
+impl Wire for DeadLetterHandling {
+    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+        let failed_to: Vec<_> = pipeline::route(OrderStatus::Failed).into_iter().collect();
+        Ok(Self {
+            orders: from.orders()?,
+            letters: from.dead_letters()?,
+            queues: from.queues(&failed_to, None)?,
+            clock: from.clock(),
+        })
+    }
+}
+
+impl DeadLetterHandling {
+    /// One batch from the dead-letter queues: every record kept and judged, each within
+    /// [`DEAD_LETTER_BUDGET`](pipeline::DEAD_LETTER_BUDGET).
+    pub async fn batch(&self, context: &Context, event: SqsEvent) -> SqsBatchResponse {
+        let budget = pipeline::DEAD_LETTER_BUDGET;
+        sqs::for_each_record(
+            "dead-letters",
+            budget,
+            context,
+            event,
+            |record| async move {
+                let letter = DeadLetter {
+                    queue: record.queue,
+                    message_id: record.message_id,
+                    body: record.body,
+                    receives: record.receives,
+                    at: self.clock.now(),
+                    problem: record.problem,
+                };
+                self.handle(&letter).await
+            },
+        )
+        .await
+    }
+
+    /// Keeps the letter (first: whatever happens next, the message is not lost) and counts it.
+    /// Then, if the order still waits for the step the letter was meant for, marks it `FAILED`
+    /// and sends it to compensation (refund, stock back). Every other letter is only kept and
+    /// logged: an unreadable one, one for an unknown or ended order, one that names no step, and
+    /// a stale one whose order has moved past its step (a duplicate of an earlier step's message
+    /// must never fail a healthy order, let alone refund one that shipped).
+    pub async fn handle(&self, letter: &DeadLetter) -> Result<(), AppError> {
+        self.letters.keep(letter).await?;
+        crate::telemetry::metric("DeadLetters", 1.0, &[("Queue", &letter.queue)]);
+        let message = match Envelope::parse(&letter.body) {
+            Ok(message) => message,
+            Err(unreadable) => {
+                tracing::error!(queue = %letter.queue, error = %unreadable, problem = letter.problem.as_deref(), "unreadable dead letter kept");
+                return Ok(());
+            }
+        };
+        let Some(order) = self.orders.get(&message.order_id).await? else {
+            tracing::error!(queue = %letter.queue, order_id = %message.order_id, "dead letter for an unknown order kept");
+            return Ok(());
+        };
+        let Some(step) = message.queue else {
+            tracing::warn!(queue = %letter.queue, order_id = %order.id, kind = message.kind.as_str(), "dead letter names no step; kept, not applied");
+            return Ok(());
+        };
+        if !pipeline::waiting_for(order.status, step) {
+            tracing::warn!(queue = %letter.queue, order_id = %order.id, status = %order.status, step = %step, "stale dead letter kept: the order no longer waits for that step");
             return Ok(());
         }
-    };
-    let Some(order) = ports.orders.get(&message.order_id).await? else {
-        tracing::error!(queue = %letter.queue, order_id = %message.order_id, "dead letter for an unknown order kept");
-        return Ok(());
-    };
-    if order.status.is_terminal() {
-        tracing::warn!(queue = %letter.queue, status = %order.status, "dead letter for an ended order kept");
-        return Ok(());
+        let reason = Reason::StepGaveUp {
+            queue: step,
+            receives: letter.receives,
+        };
+        let (failed, entry) = transition(
+            &order,
+            Some(OrderStatus::Failed),
+            self.clock.now(),
+            Some(reason),
+        )?;
+        self.orders.apply(&order, &failed, &entry).await?;
+        tracing::error!(queue = %letter.queue, order_id = %order.id, step = %step, receives = letter.receives, problem = letter.problem.as_deref(), "order failed");
+        hand_on(self.queues.as_ref(), &failed, &message).await
     }
-    let reason = format!(
-        "{:?} dead-lettered to {} after {} receives",
-        message.kind, letter.queue, letter.receives
-    );
-    let (failed, entry) = transition(&order, OrderStatus::Failed, ports.clock.now(), Some(reason))?;
-    ports.orders.apply(&order, &failed, &entry).await?;
-    tracing::error!(queue = %letter.queue, reason = ?entry.reason, "order failed");
-    let unwinding = onward(MessageType::OrderFailed, &failed, &message);
-    ports.compensation.publish(&unwinding).await
 }

@@ -1,114 +1,125 @@
-//! Step 2: money. Exactly one charge per order comes from two facts: an order has at most one
-//! payment intent (recorded on the order with a version condition *before* it is confirmed),
-//! and an intent takes money at most once however often it is confirmed.
+//! Money: the payment queue's consumer. Exactly one charge per order comes from two facts: an
+//! order has at most one payment intent (recorded on the order with a version condition *before*
+//! it is confirmed), and an intent takes money at most once however often it is confirmed.
 
-use super::{load, onward, past_step, transition};
-use crate::domain::{Order, OrderStatus, Payment, PaymentState};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{FulfilmentStep, StepPorts, hand_on, hand_on_after, transition};
+use crate::config::ConfigError;
+use crate::domain::{Order, Payment, PaymentState, Reason};
 use crate::error::AppError;
-use crate::messages::{Envelope, MessageType};
-use crate::ports::{Charge, Clock, OrderEvents, OrderRepository, Payments};
+use crate::messages::Envelope;
+use crate::pipeline::{PAY, Step};
+use crate::ports::{Charge, Payments};
+use crate::wiring::{Wire, Wiring};
 
-/// What taking payment needs.
-pub struct PayPorts<'a> {
-    pub orders: &'a dyn OrderRepository,
-    pub payments: &'a dyn Payments,
-    /// The shipping queue.
-    pub next: &'a dyn OrderEvents,
-    /// The compensation queue, for declined cards.
-    pub compensation: &'a dyn OrderEvents,
-    /// The payment queue itself, with a delay: where a message waits while the provider is
-    /// unavailable, instead of burning its receives towards the dead-letter queue.
-    pub later: &'a dyn OrderEvents,
-    pub clock: &'a dyn Clock,
+/// Charges a reserved order: `RESERVED` → `PAID` (on to shipping) or `PAYMENT_FAILED` (on to
+/// compensation, which gives the stock back). While the provider's circuit is open the order
+/// waits on the payment queue (`PAYMENT_PARK_SECONDS`, default 60): nothing is lost, nothing
+/// hammers the provider, and no receive is burnt towards the dead-letter queue.
+pub struct Pay {
+    pub ports: StepPorts,
+    pub payments: Arc<dyn Payments>,
+    pub park: Duration,
 }
 
-/// `RESERVED` → `PAID` (on to shipping) or `PAYMENT_FAILED` (on to compensation, which gives the
-/// stock back). While the provider's circuit is open the message is parked on the payment queue
-/// with a delay: nothing is lost and nothing hammers the provider.
-pub async fn pay(ports: &PayPorts<'_>, message: &Envelope) -> Result<(), AppError> {
-    let order = load(ports.orders, message).await?;
-    match order.status {
-        OrderStatus::Reserved => {}
-        OrderStatus::Paid => {
-            let shipping = onward(MessageType::OrderPaid, &order, message);
-            return ports.next.publish(&shipping).await;
-        }
-        _ => return past_step(&order),
-    }
-    match charge(ports, order, message).await {
-        Err(AppError::Unavailable(what)) => {
-            tracing::warn!(
-                dependency = what,
-                "provider unavailable; payment parked for later"
-            );
-            ports.later.publish(message).await
-        }
-        done => done,
+#[async_trait]
+impl Wire for Pay {
+    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+        let ports = StepPorts::wire(from, &PAY)?;
+        Ok(Self {
+            payments: from.payments().await?,
+            park: Duration::from_secs(from.number("PAYMENT_PARK_SECONDS", 60)?),
+            ports,
+        })
     }
 }
 
-async fn charge(ports: &PayPorts<'_>, order: Order, message: &Envelope) -> Result<(), AppError> {
-    let (order, intent_id) = match &order.payment {
-        None => record_intent(ports, order).await?,
-        Some(payment) if payment.state == PaymentState::Started => {
-            let intent_id = payment.intent_id.clone();
-            (order, intent_id)
-        }
-        Some(payment) => {
-            return Err(AppError::Conflict(format!(
-                "a reserved order's payment is {:?}",
-                payment.state
-            )));
-        }
-    };
-    let outcome = ports.payments.confirm(&intent_id).await?;
-    let now = ports.clock.now();
-    let (to, state, reason, kind, queue) = match outcome {
-        Charge::Charged => (
-            OrderStatus::Paid,
-            PaymentState::Charged,
-            None,
-            MessageType::OrderPaid,
-            ports.next,
-        ),
-        Charge::Declined(why) => (
-            OrderStatus::PaymentFailed,
-            PaymentState::Declined,
-            Some(format!("payment declined: {why}")),
-            MessageType::OrderPaymentFailed,
-            ports.compensation,
-        ),
-    };
-    let (mut next, entry) = transition(&order, to, now, reason)?;
-    next.payment = Some(Payment {
-        state,
-        ..Payment::started(intent_id)
-    });
-    // A cancel that won the race makes this stale: the retry finds the order cancelled, and
-    // compensation refunds the intent it finds recorded.
-    ports.orders.apply(&order, &next, &entry).await?;
-    tracing::info!(status = %next.status, "payment settled the order's way");
-    queue.publish(&onward(kind, &next, message)).await
-}
+#[async_trait]
+impl FulfilmentStep for Pay {
+    fn ports(&self) -> &StepPorts {
+        &self.ports
+    }
 
-/// Creates an intent and makes it the order's one. Against a provider that honours idempotency
-/// keys every attempt gets the same intent; where two different ones were made, the loser is
-/// cancelled before it can charge.
-async fn record_intent(ports: &PayPorts<'_>, order: Order) -> Result<(Order, String), AppError> {
-    let intent_id = ports.payments.start(&order).await?;
-    let recorded = order.revised(ports.clock.now(), |o| {
-        o.payment = Some(Payment::started(intent_id.clone()));
-    });
-    match ports.orders.update(&order, &recorded).await {
-        Ok(()) => Ok((recorded, intent_id)),
-        Err(AppError::StaleVersion(what)) => {
-            let current = ports.orders.get(&order.id).await?;
-            let kept = current.and_then(|o| o.payment).map(|p| p.intent_id);
-            if kept.as_deref() != Some(intent_id.as_str()) {
-                ports.payments.abandon(&intent_id).await?;
+    async fn act(
+        &self,
+        step: &'static Step,
+        order: Order,
+        message: &Envelope,
+    ) -> Result<(), AppError> {
+        match self.charge(step, order.clone(), message).await {
+            Err(AppError::Unavailable(what)) => {
+                tracing::warn!(
+                    dependency = what,
+                    park_secs = self.park.as_secs(),
+                    "provider unavailable; payment parked for later"
+                );
+                let queues = self.ports.queues.as_ref();
+                hand_on_after(queues, &order, &message.correlation_id, self.park).await
             }
-            Err(AppError::StaleVersion(what))
+            done => done,
         }
-        Err(other) => Err(other),
+    }
+}
+
+impl Pay {
+    async fn charge(&self, step: &Step, order: Order, message: &Envelope) -> Result<(), AppError> {
+        let (order, intent_id) = match &order.payment {
+            None => self.record_intent(order).await?,
+            Some(payment) if payment.state == PaymentState::Started => {
+                let intent_id = payment.intent_id.clone();
+                (order, intent_id)
+            }
+            Some(payment) => {
+                return Err(AppError::internal(
+                    "payment record",
+                    format!("a reserved order's payment is {:?}", payment.state),
+                ));
+            }
+        };
+        let outcome = self.payments.confirm(&intent_id).await?;
+        let (to, state, reason) = match outcome {
+            Charge::Charged => (step.produces, PaymentState::Charged, None),
+            Charge::Declined(provider_message) => (
+                step.refuses,
+                PaymentState::Declined,
+                Some(Reason::PaymentDeclined { provider_message }),
+            ),
+        };
+        let (mut next, entry) = transition(&order, to, self.ports.clock.now(), reason)?;
+        next.payment = Some(Payment {
+            state,
+            ..Payment::started(intent_id)
+        });
+        // A cancel that won the race makes this stale: the retry finds the order cancelled, and
+        // compensation refunds the intent it finds recorded.
+        self.ports.orders.apply(&order, &next, &entry).await?;
+        tracing::info!(status = %next.status, "payment settled the order's way");
+        hand_on(self.ports.queues.as_ref(), &next, message).await
+    }
+
+    /// Creates an intent and makes it the order's one. Against a provider that honours idempotency
+    /// keys every attempt gets the same intent; where two different ones were made, the loser is
+    /// cancelled before it can charge.
+    async fn record_intent(&self, order: Order) -> Result<(Order, String), AppError> {
+        let intent_id = self.payments.start(&order).await?;
+        let recorded = order.revised(self.ports.clock.now(), |o| {
+            o.payment = Some(Payment::started(intent_id.clone()));
+        });
+        match self.ports.orders.update(&order, &recorded).await {
+            Ok(()) => Ok((recorded, intent_id)),
+            Err(AppError::StaleVersion(what)) => {
+                let current = self.ports.orders.get(&order.id).await?;
+                let kept = current.and_then(|o| o.payment).map(|p| p.intent_id);
+                if kept.as_deref() != Some(intent_id.as_str()) {
+                    self.payments.abandon(&intent_id).await?;
+                }
+                Err(AppError::StaleVersion(what))
+            }
+            Err(other) => Err(other),
+        }
     }
 }

@@ -1,50 +1,62 @@
-//! Step 1: stock.
+//! Stock: the inventory queue's consumer.
 
-use super::{load, onward, past_step, transition};
-use crate::domain::OrderStatus;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{FulfilmentStep, StepPorts, hand_on, transition};
+use crate::config::ConfigError;
+use crate::domain::{Order, Reason};
 use crate::error::AppError;
-use crate::messages::{Envelope, MessageType};
-use crate::ports::{Clock, Inventory, OrderEvents, OrderRepository, Reservation};
+use crate::messages::Envelope;
+use crate::pipeline::{RESERVE, Step};
+use crate::ports::{Inventory, Reservation};
+use crate::wiring::{Wire, Wiring};
 
-/// What reserving stock needs.
-pub struct ReservePorts<'a> {
-    pub orders: &'a dyn OrderRepository,
-    pub inventory: &'a dyn Inventory,
-    /// The payment queue.
-    pub next: &'a dyn OrderEvents,
-    /// The notification queue, for rejections.
-    pub notifications: &'a dyn OrderEvents,
-    pub clock: &'a dyn Clock,
+/// Reserves an order's stock: `PENDING` → `RESERVED` with every line's stock taken in the same
+/// transaction, then on to payment; or `REJECTED` naming the product that is short, and on to
+/// the customer's notice.
+pub struct Reserve {
+    pub ports: StepPorts,
+    pub inventory: Arc<dyn Inventory>,
 }
 
-/// `PENDING` → `RESERVED` with every line's stock taken in the same transaction, then on to
-/// payment; or `REJECTED` naming the product that is short, and the customer is told. A
-/// redelivery of a reserved order only re-sends it to payment; any other state is past this step.
-pub async fn reserve(ports: &ReservePorts<'_>, message: &Envelope) -> Result<(), AppError> {
-    let order = load(ports.orders, message).await?;
-    match order.status {
-        OrderStatus::Pending => {}
-        OrderStatus::Reserved => {
-            let paying = onward(MessageType::OrderReserved, &order, message);
-            return ports.next.publish(&paying).await;
-        }
-        _ => return past_step(&order),
+#[async_trait]
+impl Wire for Reserve {
+    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+        let ports = StepPorts::wire(from, &RESERVE)?;
+        Ok(Self {
+            inventory: from.inventory()?,
+            ports,
+        })
     }
-    let now = ports.clock.now();
-    let (mut reserved, entry) = transition(&order, OrderStatus::Reserved, now, None)?;
-    reserved.stock_held = true;
-    match ports.inventory.reserve(&order, &reserved, &entry).await? {
-        Reservation::Reserved => {
-            let paying = onward(MessageType::OrderReserved, &reserved, message);
-            ports.next.publish(&paying).await
-        }
-        Reservation::OutOfStock(product) => {
-            let reason = format!("out of stock: {product}");
-            let (rejected, entry) = transition(&order, OrderStatus::Rejected, now, Some(reason))?;
-            ports.orders.apply(&order, &rejected, &entry).await?;
-            tracing::info!(reason = ?entry.reason, "order rejected");
-            let telling = onward(MessageType::OrderRejected, &rejected, message);
-            ports.notifications.publish(&telling).await
+}
+
+#[async_trait]
+impl FulfilmentStep for Reserve {
+    fn ports(&self) -> &StepPorts {
+        &self.ports
+    }
+
+    async fn act(
+        &self,
+        step: &'static Step,
+        order: Order,
+        message: &Envelope,
+    ) -> Result<(), AppError> {
+        let queues = self.ports.queues.as_ref();
+        let now = self.ports.clock.now();
+        let (mut reserved, entry) = transition(&order, step.produces, now, None)?;
+        reserved.stock_held = true;
+        match self.inventory.reserve(&order, &reserved, &entry).await? {
+            Reservation::Reserved => hand_on(queues, &reserved, message).await,
+            Reservation::OutOfStock(product_id) => {
+                tracing::info!(product_id = %product_id, "order rejected: out of stock");
+                let reason = Reason::OutOfStock { product_id };
+                let (rejected, entry) = transition(&order, step.refuses, now, Some(reason))?;
+                self.ports.orders.apply(&order, &rejected, &entry).await?;
+                hand_on(queues, &rejected, message).await
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! In-memory implementations of the ports, for fast use-case and handler tests. They keep the
-//! same contracts as the DynamoDB adapters (conditional transitions, atomic insert + claim
-//! completion), which the adapter tests against the emulator check on the real thing.
+//! same contracts as the real adapters (conditional transitions, atomic insert + claim completion,
+//! the idempotency rules of `crate::idempotency`, queues a function may not send to refused),
+//! which the adapter tests against the emulator check on the real thing.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
@@ -15,18 +16,20 @@ use crate::domain::{
     ProductId,
 };
 use crate::error::AppError;
+use crate::idempotency::{KeyRecord, LEASE, RETENTION, decide};
 use crate::messages::Envelope;
+use crate::pipeline::Queue;
 use crate::ports::{
     Account, Catalog, Charge, ClaimOutcome, Clock, DeadLetter, DeadLetters, IdempotencyClaim,
-    IdempotencyStore, Inventory, KeyStore, OrderCursor, OrderEvents, OrderRepository, Page,
-    Payments, Probe, RateCounter, Reservation, Settlement, User, UserRepository,
+    IdempotencyStore, Inventory, KeyStore, Notifier, OrderCursor, OrderRepository, Page, Payments,
+    Probe, Queues, RateCounter, Reservation, Settlement, User, UserRepository,
 };
 
 #[derive(Debug, Clone)]
 struct Claim {
-    request_hash: String,
+    record: KeyRecord,
+    /// The holder's token while it is in progress.
     token: Option<String>,
-    order_id: Option<OrderId>,
 }
 
 #[derive(Default)]
@@ -68,6 +71,19 @@ impl MemoryStore {
     }
 }
 
+/// The first `limit` of `rest`, and where the next page starts if anything is left.
+fn page<T: Clone, C>(rest: &[&T], limit: u16, cursor: impl Fn(&T) -> C) -> Page<T, C> {
+    let items: Vec<T> = rest
+        .iter()
+        .take(usize::from(limit))
+        .map(|item| (*item).clone())
+        .collect();
+    let next = (rest.len() > items.len())
+        .then(|| items.last().map(&cursor))
+        .flatten();
+    Page { items, next }
+}
+
 #[async_trait]
 impl OrderRepository for MemoryStore {
     async fn insert(
@@ -77,16 +93,16 @@ impl OrderRepository for MemoryStore {
     ) -> Result<(), AppError> {
         let mut state = self.lock();
         if state.orders.contains_key(&order.id) {
-            return Err(AppError::Conflict("order exists".into()));
+            return Err(AppError::internal("order insert", "the order id exists"));
         }
         if let Some(claim) = claim {
             let held = state
                 .claims
                 .get_mut(&claim.scoped_key)
                 .filter(|held| held.token.as_deref() == Some(claim.token.as_str()))
-                .ok_or_else(|| AppError::Conflict("idempotency claim was taken over".into()))?;
+                .ok_or(AppError::KeyTakenOver)?;
             held.token = None;
-            held.order_id = Some(order.id.clone());
+            held.record.order_id = Some(order.id.clone());
         }
         state.orders.insert(order.id.clone(), order.clone());
         state
@@ -119,20 +135,7 @@ impl OrderRepository for MemoryStore {
                 .position(|o| (o.created_at, &o.id) < (c.created_at, &c.id))
                 .unwrap_or(mine.len()),
         };
-        let rest = &mine[start..];
-        let items: Vec<Order> = rest
-            .iter()
-            .take(usize::from(limit))
-            .map(|o| (*o).clone())
-            .collect();
-        let next = (rest.len() > items.len())
-            .then(|| items.last())
-            .flatten()
-            .map(|o| OrderCursor {
-                created_at: o.created_at,
-                id: o.id.clone(),
-            });
-        Ok(Page { items, next })
+        Ok(page(&mine[start..], limit, OrderCursor::after))
     }
 
     async fn apply(
@@ -195,6 +198,16 @@ impl DeadLetters for MemoryStore {
         );
         Ok(())
     }
+
+    async fn list(&self, queue: &str) -> Result<Vec<DeadLetter>, AppError> {
+        Ok(self
+            .lock()
+            .dead_letters
+            .values()
+            .filter(|l| l.queue == queue)
+            .cloned()
+            .collect())
+    }
 }
 
 impl MemoryStore {
@@ -210,28 +223,25 @@ impl IdempotencyStore for MemoryStore {
         customer: &CustomerId,
         key: &IdempotencyKey,
         request_hash: &str,
-        _now: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<ClaimOutcome, AppError> {
         let scoped_key = format!("{customer}#{key}");
         let mut state = self.lock();
-        if let Some(held) = state.claims.get(&scoped_key) {
-            return Ok(match &held.order_id {
-                Some(order_id) => ClaimOutcome::Completed {
-                    request_hash: held.request_hash.clone(),
-                    order_id: order_id.clone(),
-                },
-                None => ClaimOutcome::InProgress {
-                    request_hash: held.request_hash.clone(),
-                },
-            });
+        let held = state.claims.get(&scoped_key).map(|c| &c.record);
+        if let Some(found) = decide(held, request_hash, now.timestamp()).found() {
+            return Ok(found);
         }
         let token = uuid::Uuid::new_v4().to_string();
         state.claims.insert(
             scoped_key.clone(),
             Claim {
-                request_hash: request_hash.into(),
+                record: KeyRecord {
+                    request_hash: request_hash.into(),
+                    order_id: None,
+                    lease_until: (now + LEASE).timestamp(),
+                    expires_at: (now + RETENTION).timestamp(),
+                },
                 token: Some(token.clone()),
-                order_id: None,
             },
         );
         Ok(ClaimOutcome::Acquired(IdempotencyClaim {
@@ -278,15 +288,7 @@ impl Catalog for MemoryStore {
             .values()
             .filter(|p| after.is_none_or(|a| &p.id > a))
             .collect();
-        let items: Vec<Product> = rest
-            .iter()
-            .take(usize::from(limit))
-            .map(|p| (*p).clone())
-            .collect();
-        let next = (rest.len() > items.len())
-            .then(|| items.last().map(|p| p.id.clone()))
-            .flatten();
-        Ok(Page { items, next })
+        Ok(page(&rest, limit, |p| p.id.clone()))
     }
 
     async fn put(
@@ -309,16 +311,67 @@ impl Catalog for MemoryStore {
     }
 }
 
-/// Records what was published; can be told to fail, to test lost-enqueue recovery.
+/// What was sent to one queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub queue: Queue,
+    pub message: Envelope,
+    pub delay: std::time::Duration,
+}
+
+/// What a consumer moved to its dead-letter queue itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    pub queue: Queue,
+    pub body: String,
+    pub problem: String,
+}
+
+/// Every queue of the pipeline in memory: records what was sent where, and can be told to fail,
+/// to test lost-enqueue recovery. Each function gets a [`ScopedQueues`] view of it.
 #[derive(Default)]
-pub struct RecordingEvents {
-    sent: Mutex<Vec<Envelope>>,
+pub struct RecordingQueues {
+    sent: Mutex<Vec<Sent>>,
+    quarantined: Mutex<Vec<Quarantined>>,
     failing: Mutex<bool>,
 }
 
-impl RecordingEvents {
-    pub fn sent(&self) -> Vec<Envelope> {
+impl RecordingQueues {
+    /// What was sent so far, oldest first.
+    pub fn sent(&self) -> Vec<Sent> {
         self.sent.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The messages sent to `queue` so far.
+    pub fn sent_to(&self, queue: Queue) -> Vec<Envelope> {
+        self.sent()
+            .into_iter()
+            .filter(|s| s.queue == queue)
+            .map(|s| s.message)
+            .collect()
+    }
+
+    /// Takes what was sent so far, like consumers receiving from the queues.
+    pub fn take(&self) -> Vec<Sent> {
+        self.sent
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default()
+    }
+
+    pub fn quarantined(&self) -> Vec<Quarantined> {
+        self.quarantined
+            .lock()
+            .map(|q| q.clone())
+            .unwrap_or_default()
+    }
+
+    /// Takes what was dead-lettered so far, like the dead-letter function receiving it.
+    pub fn take_quarantined(&self) -> Vec<Quarantined> {
+        self.quarantined
+            .lock()
+            .map(|mut q| std::mem::take(&mut *q))
+            .unwrap_or_default()
     }
 
     pub fn fail(&self, failing: bool) {
@@ -327,43 +380,110 @@ impl RecordingEvents {
         }
     }
 
-    /// Takes what was published so far, like a consumer receiving from the queue.
-    pub fn take(&self) -> Vec<Envelope> {
-        self.sent
-            .lock()
-            .map(|mut s| std::mem::take(&mut *s))
-            .unwrap_or_default()
-    }
-}
-
-#[async_trait]
-impl OrderEvents for RecordingEvents {
-    async fn publish(&self, message: &Envelope) -> Result<(), AppError> {
+    fn check_up(&self) -> Result<(), AppError> {
         if self.failing.lock().map(|f| *f).unwrap_or(false) {
             return Err(AppError::dependency(
                 "queue send",
                 "queue unavailable (test)",
             ));
         }
-        if let Ok(mut sent) = self.sent.lock() {
-            sent.push(message.clone());
+        Ok(())
+    }
+}
+
+/// One function's view of the queues: like its SQS adapter, it may send only to the queues it
+/// was wired with and dead-letter only its own.
+pub struct ScopedQueues {
+    pub all: std::sync::Arc<RecordingQueues>,
+    pub sends_to: Vec<Queue>,
+    pub consumes: Option<Queue>,
+}
+
+#[async_trait]
+impl Queues for ScopedQueues {
+    async fn send(&self, message: &Envelope, delay: std::time::Duration) -> Result<(), AppError> {
+        let queue = message
+            .queue
+            .filter(|q| self.sends_to.contains(q))
+            .ok_or_else(|| {
+                AppError::internal(
+                    "queue configuration",
+                    format!("this function may not send to {:?}", message.queue),
+                )
+            })?;
+        self.all.check_up()?;
+        if let Ok(mut sent) = self.all.sent.lock() {
+            sent.push(Sent {
+                queue,
+                message: message.clone(),
+                delay,
+            });
+        }
+        Ok(())
+    }
+
+    async fn dead_letter(&self, queue: Queue, body: &str, problem: &str) -> Result<(), AppError> {
+        if self.consumes != Some(queue) {
+            return Err(AppError::internal(
+                "queue configuration",
+                format!("this function may not dead-letter {queue}"),
+            ));
+        }
+        self.all.check_up()?;
+        if let Ok(mut quarantined) = self.all.quarantined.lock() {
+            quarantined.push(Quarantined {
+                queue,
+                body: body.into(),
+                problem: problem.into(),
+            });
         }
         Ok(())
     }
 }
 
-/// A clock that stands still.
-pub struct FixedClock(DateTime<Utc>);
+/// What customers were told.
+#[derive(Default)]
+pub struct RecordingNotifier {
+    told: Mutex<Vec<(OrderId, String)>>,
+}
+
+impl RecordingNotifier {
+    pub fn told(&self) -> Vec<(OrderId, String)> {
+        self.told.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl Notifier for RecordingNotifier {
+    async fn notify(&self, order: &Order, message: &str) -> Result<(), AppError> {
+        if let Ok(mut told) = self.told.lock() {
+            told.push((order.id.clone(), message.to_string()));
+        }
+        Ok(())
+    }
+}
+
+/// A clock that stands still until a test moves it.
+pub struct FixedClock(Mutex<DateTime<Utc>>);
 
 impl FixedClock {
     pub fn new(at: DateTime<Utc>) -> Self {
-        Self(at)
+        Self(Mutex::new(at))
+    }
+
+    pub fn set(&self, at: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = at;
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut now = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *now += by;
     }
 }
 
 impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
-        self.0
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -386,74 +506,6 @@ impl Probe for StaticProbe {
             Err(AppError::dependency(self.name, "down (test)"))
         }
     }
-}
-
-/// A product priced in EUR, for test setup.
-pub fn product(id: &str, amount: i64, available: u32) -> Product {
-    Product {
-        id: ProductId::parse(id).unwrap_or_else(|_| panic!("test product id {id:?}")),
-        name: format!("Product {id}"),
-        unit_price: crate::domain::Money::new(
-            amount,
-            crate::domain::Currency::parse("EUR").unwrap_or_else(|_| unreachable!()),
-        )
-        .unwrap_or_else(|_| panic!("test price {amount}")),
-        available,
-        version: 1,
-        updated_at: Utc::now(),
-    }
-}
-
-/// Parses an API Gateway event file (as in `events/`) into a request, for handler tests.
-pub fn request_from_event(json: &str) -> lambda_http::Request {
-    lambda_http::request::from_str(json)
-        .unwrap_or_else(|e| panic!("sample event does not parse: {e}"))
-}
-
-/// Replaces an event's authorizer context (`None` removes it), for identity tests.
-pub fn with_principal(
-    mut request: lambda_http::Request,
-    principal: Option<(&str, &str)>,
-) -> lambda_http::Request {
-    use lambda_http::RequestExt;
-    use lambda_http::request::RequestContext;
-    let Some(RequestContext::ApiGatewayV1(mut ctx)) = request.request_context_ref().cloned() else {
-        panic!("not a REST API event");
-    };
-    ctx.authorizer.fields.clear();
-    if let Some((id, role)) = principal {
-        ctx.authorizer
-            .fields
-            .insert("principalId".into(), id.into());
-        ctx.authorizer.fields.insert("role".into(), role.into());
-    }
-    request = request.with_request_context(RequestContext::ApiGatewayV1(ctx));
-    request
-}
-
-/// A `PENDING` order of one line (2 × 5.00 EUR), for test setup.
-pub fn order(id: OrderId, customer: &str, created_at: DateTime<Utc>) -> Order {
-    let product = product("p-1", 500, 5);
-    Order::place(
-        id,
-        CustomerId::parse(customer).unwrap_or_else(|_| panic!("test customer {customer:?}")),
-        vec![crate::domain::OrderItem {
-            product_id: product.id,
-            quantity: crate::domain::Quantity::new(2).unwrap_or_else(|_| unreachable!()),
-            unit_price: product.unit_price,
-        }],
-        crate::domain::ShippingAddress {
-            name: "Ada Lovelace".into(),
-            line1: "1 Main St".into(),
-            line2: None,
-            city: "London".into(),
-            postal_code: "N1 1AA".into(),
-            country: "GB".into(),
-        },
-        crate::domain::PaymentMethod::parse("pm_card_visa").unwrap_or_else(|_| unreachable!()),
-        created_at,
-    )
-    .unwrap_or_else(|e| panic!("test order: {e}"))
 }
 
 #[async_trait]
@@ -523,15 +575,6 @@ impl RateCounter for MemoryStore {
     }
 }
 
-/// A rate limit no test reaches, for handler tests about something else.
-pub fn unlimited() -> crate::service::limits::RateLimit {
-    crate::service::limits::RateLimit::new(
-        std::sync::Arc::new(MemoryStore::new()),
-        "test",
-        u32::MAX,
-    )
-}
-
 #[async_trait]
 impl Inventory for MemoryStore {
     async fn reserve(
@@ -598,6 +641,8 @@ pub struct FakePayments {
 struct FakePaymentsState {
     intents: BTreeMap<String, FakeIntent>,
     down: bool,
+    /// How long each call takes (tokio time, so a paused test clock skips it).
+    latency: std::time::Duration,
 }
 
 struct FakeIntent {
@@ -625,6 +670,25 @@ impl FakePayments {
             return Err(AppError::Unavailable("payment provider"));
         }
         Ok(state)
+    }
+
+    /// Makes every call take `latency`.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .latency = latency;
+    }
+
+    async fn wait(&self) {
+        let latency = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .latency;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
     }
 
     pub fn set_down(&self, down: bool) {
@@ -668,7 +732,14 @@ fn intent<'a>(state: &'a mut FakePaymentsState, id: &str) -> Result<&'a mut Fake
 #[async_trait]
 impl Payments for FakePayments {
     async fn start(&self, order: &Order) -> Result<String, AppError> {
+        self.wait().await;
         let mut state = self.lock()?;
+        if order.payment_method.as_str() == "pm_unknown" {
+            return Err(AppError::Rejected {
+                what: "payment creation",
+                reason: "No such PaymentMethod: 'pm_unknown'".into(),
+            });
+        }
         let id = format!("pi_{}", state.intents.len() + 1);
         let declines = order.payment_method.as_str() == "pm_card_visa_chargeDeclined";
         state.intents.insert(
@@ -684,6 +755,7 @@ impl Payments for FakePayments {
     }
 
     async fn confirm(&self, intent_id: &str) -> Result<Charge, AppError> {
+        self.wait().await;
         let mut state = self.lock()?;
         let intent = intent(&mut state, intent_id)?;
         if intent.status == FakeIntentStatus::Unconfirmed {
@@ -701,6 +773,7 @@ impl Payments for FakePayments {
     }
 
     async fn settle(&self, intent_id: &str) -> Result<Settlement, AppError> {
+        self.wait().await;
         let mut state = self.lock()?;
         let intent = intent(&mut state, intent_id)?;
         match intent.status {
@@ -716,6 +789,7 @@ impl Payments for FakePayments {
     }
 
     async fn abandon(&self, intent_id: &str) -> Result<(), AppError> {
+        self.wait().await;
         let mut state = self.lock()?;
         let intent = intent(&mut state, intent_id)?;
         if intent.status == FakeIntentStatus::Unconfirmed {
@@ -723,55 +797,4 @@ impl Payments for FakePayments {
         }
         Ok(())
     }
-}
-
-/// Stores a `RESERVED` order (holding its stock) for the order named by the first record of an
-/// SQS sample event; returns its id. For step handler tests.
-pub async fn reserved_order_of(store: &MemoryStore, sqs_event: &str) -> OrderId {
-    let event: serde_json::Value =
-        serde_json::from_str(sqs_event).unwrap_or_else(|e| panic!("sample event: {e}"));
-    let body: serde_json::Value = serde_json::from_str(
-        event["Records"][0]["body"]
-            .as_str()
-            .unwrap_or_else(|| panic!("sample event without a body")),
-    )
-    .unwrap_or_else(|e| panic!("sample body: {e}"));
-    let id = OrderId::parse(body["orderId"].as_str().unwrap_or_default())
-        .unwrap_or_else(|_| panic!("sample body without an order id"));
-    store.seed_product(product("p-1", 500, 10));
-    let order = self::order(id.clone(), "customer-1", Utc::now());
-    store
-        .insert(&order, None)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    advance(store, &id, OrderStatus::Reserved).await;
-    id
-}
-
-/// Moves a stored order on to `status`, as the step before it would (a reserved order holds
-/// its stock, a paid one has its charge, a shipped one its tracking number).
-pub async fn advance(store: &MemoryStore, id: &OrderId, status: OrderStatus) {
-    let order = OrderRepository::get(store, id)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| panic!("no order {id}"));
-    let (mut next, entry) = order
-        .transition(status, Utc::now(), None)
-        .unwrap_or_else(|e| panic!("{e}"));
-    match status {
-        OrderStatus::Reserved => next.stock_held = true,
-        OrderStatus::Paid => {
-            next.payment = Some(crate::domain::Payment {
-                state: crate::domain::PaymentState::Charged,
-                ..crate::domain::Payment::started("pi_test".into())
-            });
-        }
-        OrderStatus::Shipped => next.tracking_number = Some("TRK000000000000".into()),
-        _ => {}
-    }
-    store
-        .apply(&order, &next, &entry)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
 }

@@ -1,0 +1,87 @@
+//! The customer: the notification queue's consumer.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{FulfilmentStep, StepPorts, transition};
+use crate::config::ConfigError;
+use crate::domain::{Order, Reason};
+use crate::error::AppError;
+use crate::messages::Envelope;
+use crate::pipeline::{NOTIFY, Step};
+use crate::ports::Notifier;
+use crate::wiring::{Wire, Wiring};
+
+/// Tells the customer. A shipped order becomes `COMPLETED` once they are told it is on its way; a
+/// rejected order's customer hears why (at least once: a redelivery may tell them twice).
+pub struct Notify {
+    pub ports: StepPorts,
+    pub notifier: Arc<dyn Notifier>,
+}
+
+#[async_trait]
+impl Wire for Notify {
+    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+        let ports = StepPorts::wire(from, &NOTIFY)?;
+        Ok(Self {
+            notifier: from.notifier(),
+            ports,
+        })
+    }
+}
+
+/// What the customer reads about an order that could not be fulfilled.
+fn why_not(reason: Option<&Reason>) -> String {
+    match reason {
+        Some(Reason::OutOfStock { product_id }) => format!("product {product_id} is out of stock"),
+        _ => "it could not be fulfilled".into(),
+    }
+}
+
+#[async_trait]
+impl FulfilmentStep for Notify {
+    fn ports(&self) -> &StepPorts {
+        &self.ports
+    }
+
+    async fn act(&self, step: &'static Step, order: Order, _: &Envelope) -> Result<(), AppError> {
+        if step.produces.is_some() {
+            return self.complete(&order, step).await;
+        }
+        let history = self.ports.orders.history(&order.id).await?;
+        let reason = history
+            .iter()
+            .rev()
+            .find(|e| e.to == order.status)
+            .and_then(|e| e.reason.as_ref());
+        let text = format!(
+            "We could not fulfil your order {}: {}.",
+            order.id,
+            why_not(reason)
+        );
+        self.notifier.notify(&order, &text).await
+    }
+}
+
+impl Notify {
+    async fn complete(&self, order: &Order, step: &Step) -> Result<(), AppError> {
+        let text = format!(
+            "Your order {} is on its way: tracking number {}.",
+            order.id,
+            order.tracking_number.as_deref().unwrap_or("unknown")
+        );
+        self.notifier.notify(order, &text).await?;
+        let now = self.ports.clock.now();
+        let reason = Some(Reason::CustomerNotified);
+        let (completed, entry) = transition(order, step.produces, now, reason)?;
+        self.ports.orders.apply(order, &completed, &entry).await?;
+        // The SLO's measure: from POST /orders to COMPLETED (OrderLatencySloAlarm).
+        let took = completed.updated_at - order.created_at;
+        crate::telemetry::seconds(
+            "OrderCompletionSeconds",
+            took.num_milliseconds() as f64 / 1e3,
+        );
+        Ok(())
+    }
+}
