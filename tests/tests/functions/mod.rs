@@ -13,10 +13,8 @@ use futures::FutureExt;
 use local_stack::template::Template;
 use serde_json::{Value, json};
 use shared::auth::authorizer::Authorizer;
-use shared::service::fulfilment::{
-    Compensate, DeadLetterHandling, Notify, Pay, Reconcile, Reserve, Ship,
-};
-use shared::sqs::consume;
+use shared::service::fulfilment::{DeadLetterHandling, Reconcile, consumers};
+use shared::sqs::{Consume, consume};
 use shared::wiring::Wire;
 use system_tests::{Answer, TestEnv, as_proxy, as_sqs, repo_root};
 
@@ -39,11 +37,8 @@ struct Functions {
     get_product: get_product::handler::Deps,
     put_product: put_product::handler::Deps,
     health: health::handler::Deps,
-    reserve: Reserve,
-    pay: Pay,
-    ship: Ship,
-    notify: Notify,
-    compensate: Compensate,
+    /// Every consumer of the pipeline, found by its function's name.
+    consumers: Vec<Box<dyn Consume>>,
     dead_letters: DeadLetterHandling,
     reconcile: Reconcile,
 }
@@ -73,11 +68,7 @@ impl Functions {
             get_product: Wire::wire(from).await.unwrap(),
             put_product: Wire::wire(from).await.unwrap(),
             health: Wire::wire(from).await.unwrap(),
-            reserve: Wire::wire(from).await.unwrap(),
-            pay: Wire::wire(from).await.unwrap(),
-            ship: Wire::wire(from).await.unwrap(),
-            notify: Wire::wire(from).await.unwrap(),
-            compensate: Wire::wire(from).await.unwrap(),
+            consumers: consumers(from).await.unwrap(),
             dead_letters: Wire::wire(from).await.unwrap(),
             reconcile: Wire::wire(from).await.unwrap(),
         }
@@ -149,36 +140,6 @@ impl Functions {
                 .await
             }
             "health" => as_proxy(payload, |r| health::handler::handle(&self.health, r)).await,
-            "reserve-inventory" => {
-                as_sqs(payload, timeout, |e, c| async move {
-                    consume(&self.reserve, &c, e).await
-                })
-                .await
-            }
-            "process-payment" => {
-                as_sqs(payload, timeout, |e, c| async move {
-                    consume(&self.pay, &c, e).await
-                })
-                .await
-            }
-            "ship-order" => {
-                as_sqs(payload, timeout, |e, c| async move {
-                    consume(&self.ship, &c, e).await
-                })
-                .await
-            }
-            "notify-customer" => {
-                as_sqs(payload, timeout, |e, c| async move {
-                    consume(&self.notify, &c, e).await
-                })
-                .await
-            }
-            "compensate-order" => {
-                as_sqs(payload, timeout, |e, c| async move {
-                    consume(&self.compensate, &c, e).await
-                })
-                .await
-            }
             "dead-letter" => {
                 as_sqs(payload, timeout, |e, c| async move {
                     self.dead_letters.batch(&c, e).await
@@ -191,9 +152,22 @@ impl Functions {
                 .await
                 .map(|found| serde_json::to_value(found).unwrap())
                 .map_err(|e| json!({"errorType": "Error", "errorMessage": e.to_string()})),
-            _ => Err(
-                json!({"errorType": "Panic", "errorMessage": format!("no function {name} in this test")}),
-            ),
+            _ => match self
+                .consumers
+                .iter()
+                .find(|c| c.consumer().function == name)
+            {
+                Some(step) => {
+                    let step = step.as_ref();
+                    as_sqs(payload, timeout, |e, c| async move {
+                        consume(step, &c, e).await
+                    })
+                    .await
+                }
+                None => Err(
+                    json!({"errorType": "Panic", "errorMessage": format!("no function {name} in this test")}),
+                ),
+            },
         }
     }
 }

@@ -39,7 +39,19 @@ use crate::messages::Envelope;
 use crate::pipeline::{self, Consumer, Step};
 use crate::ports::{Clock, OrderRepository, Queues};
 use crate::sqs::Consume;
-use crate::wiring::Wiring;
+use crate::wiring::{Wire, Wiring};
+
+/// Every consumer of the pipeline, wired: one per queue. The test worlds and the system tests'
+/// function dispatch find a queue's consumer here, through the table.
+pub async fn consumers(from: &dyn Wiring) -> Result<Vec<Box<dyn Consume>>, ConfigError> {
+    Ok(vec![
+        Box::new(Reserve::wire(from).await?),
+        Box::new(Pay::wire(from).await?),
+        Box::new(Ship::wire(from).await?),
+        Box::new(Notify::wire(from).await?),
+        Box::new(Compensate::wire(from).await?),
+    ])
+}
 
 /// What every consumer of the pipeline has: its row, the orders, the queues it hands orders to
 /// (and its own dead-letter queue), the clock.

@@ -42,13 +42,7 @@ impl World {
             .store
             .seed_product(testing::product("p-1", 500, STOCK));
         let source = memory.as_ref();
-        let consumers: Vec<Box<dyn Consume>> = vec![
-            Box::new(Reserve::wire(source).await.unwrap()),
-            Box::new(Pay::wire(source).await.unwrap()),
-            Box::new(Ship::wire(source).await.unwrap()),
-            Box::new(Notify::wire(source).await.unwrap()),
-            Box::new(Compensate::wire(source).await.unwrap()),
-        ];
+        let consumers = consumers(source).await.unwrap();
         for queue in Queue::ALL {
             let consumers = consumers.iter().filter(|c| c.consumer().queue == queue);
             assert_eq!(consumers.count(), 1, "one consumer of {queue}");
