@@ -270,6 +270,15 @@ pub fn route(status: OrderStatus) -> Option<Queue> {
     step(status).map(Step::queue)
 }
 
+/// The statuses an order goes through when every step succeeds, from `PENDING` to `COMPLETED`.
+pub fn happy_path() -> Vec<OrderStatus> {
+    let mut path = vec![OrderStatus::Pending];
+    while let Some(next) = path.last().and_then(|s| step(*s)).and_then(|s| s.produces) {
+        path.push(next);
+    }
+    path
+}
+
 /// Whether an order in `status` is still waiting for the consumer of `queue` to move it on: the
 /// only case in which that consumer giving up on it (a dead letter) may fail the order. A
 /// terminal order is never waiting: compensation and rejection notices do not transition.
@@ -345,6 +354,7 @@ mod tests {
         assert_eq!(route(Paid), Some(Queue::Shipping));
         assert_eq!(route(Shipped), Some(Queue::Notification));
         assert_eq!(route(Completed), None);
+        assert_eq!(happy_path(), [Pending, Reserved, Paid, Shipped, Completed]);
         assert_eq!(route(Rejected), Some(Queue::Notification));
         for unfulfilled in [PaymentFailed, Cancelled, Failed] {
             assert_eq!(route(unfulfilled), Some(Queue::Compensation));

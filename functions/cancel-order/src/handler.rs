@@ -35,21 +35,14 @@ mod tests {
 
     const EVENT: &str = include_str!("../../../events/cancel-order.json");
 
-    async fn deps_with_order_in(path: &[OrderStatus]) -> (Deps, Memory) {
-        let event: serde_json::Value = serde_json::from_str(EVENT).unwrap();
-        let id = OrderId::parse(event["pathParameters"]["id"].as_str().unwrap()).unwrap();
-        let memory = Memory::new();
-        let order = testing::order(id.clone(), "customer-1", chrono::Utc::now());
-        memory.store.insert(&order, None).await.unwrap();
-        for status in path {
-            testing::advance(&memory.store, &id, *status).await;
-        }
+    async fn deps_with_order_in(status: OrderStatus) -> (Deps, Memory) {
+        let memory = testing::with_sample_order(EVENT, "customer-1", status).await;
         (Deps::wire(&memory).await.unwrap(), memory)
     }
 
     #[tokio::test]
     async fn a_paid_order_is_cancelled_and_compensation_is_requested() {
-        let (deps, memory) = deps_with_order_in(&[OrderStatus::Reserved, OrderStatus::Paid]).await;
+        let (deps, memory) = deps_with_order_in(OrderStatus::Paid).await;
         let response = handle(&deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
@@ -64,7 +57,7 @@ mod tests {
 
     #[tokio::test]
     async fn cancelling_twice_succeeds_and_changes_nothing_more() {
-        let (deps, memory) = deps_with_order_in(&[]).await;
+        let (deps, memory) = deps_with_order_in(OrderStatus::Pending).await;
         handle(&deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
@@ -82,12 +75,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_shipped_order_cannot_be_cancelled() {
-        let (deps, memory) = deps_with_order_in(&[
-            OrderStatus::Reserved,
-            OrderStatus::Paid,
-            OrderStatus::Shipped,
-        ])
-        .await;
+        let (deps, memory) = deps_with_order_in(OrderStatus::Shipped).await;
         let response = handle(&deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
@@ -97,7 +85,7 @@ mod tests {
 
     #[tokio::test]
     async fn another_customer_cannot_cancel() {
-        let (deps, _memory) = deps_with_order_in(&[]).await;
+        let (deps, _memory) = deps_with_order_in(OrderStatus::Pending).await;
         let request = testing::with_principal(
             testing::request_from_event(EVENT),
             Some(("customer-2", "customer")),

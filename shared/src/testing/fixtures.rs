@@ -7,6 +7,7 @@ use crate::domain::{
     Currency, CustomerId, Money, Order, OrderId, OrderItem, OrderStatus, Payment, PaymentMethod,
     PaymentState, Product, ProductId, Quantity, ShippingAddress,
 };
+use crate::pipeline;
 use crate::ports::{Inventory, OrderRepository};
 
 /// A product priced in EUR.
@@ -46,27 +47,31 @@ pub fn order(id: OrderId, customer: &str, created_at: DateTime<Utc>) -> Order {
     .unwrap()
 }
 
-/// Stores a `PENDING` order for `id` and moves it on to `status` as the steps before would: along
-/// the happy path, or, for an end off it, from `RESERVED` when it can be reached from there (so a
-/// cancelled or failed order holds stock to give back).
+/// Stores a `PENDING` order for `id` and moves it on to `status` ([`advance_to`]).
 pub async fn stored_order(store: &MemoryStore, id: &OrderId, status: OrderStatus) -> Order {
-    use OrderStatus::*;
     store.seed_product(product("p-1", 500, 10));
     store
         .insert(&order(id.clone(), "customer-1", Utc::now()), None)
         .await
         .unwrap();
-    let happy = [Reserved, Paid, Shipped, Completed];
+    advance_to(store, id, status).await;
+    store.get(id).await.unwrap().unwrap()
+}
+
+/// Moves a stored `PENDING` order on to `status` as the steps before would: along the pipeline's
+/// happy path, or, for an end off it, from the reservation when it can be reached from there (so
+/// a cancelled or failed order holds stock to give back).
+pub async fn advance_to(store: &MemoryStore, id: &OrderId, status: OrderStatus) {
+    let happy = pipeline::happy_path();
+    let reserved = happy[1];
     let path: Vec<OrderStatus> = match happy.iter().position(|s| *s == status) {
-        Some(end) => happy[..=end].to_vec(),
-        None if status == Pending => vec![],
-        None if Reserved.can_become(status) => vec![Reserved, status],
+        Some(end) => happy[1..=end].to_vec(),
+        None if reserved.can_become(status) => vec![reserved, status],
         None => vec![status],
     };
     for next in path {
         advance(store, id, next).await;
     }
-    store.get(id).await.unwrap().unwrap()
 }
 
 /// Moves a stored order on to `status` with the facts that status implies: a reserved order has

@@ -24,7 +24,7 @@ pub use fakes::{
     FakePayments, FixedClock, MemoryStore, Quarantined, RecordingNotifier, RecordingQueues,
     ScopedQueues, Sent, StaticProbe,
 };
-pub use fixtures::{advance, order, product, stored_order};
+pub use fixtures::{advance, advance_to, order, product, stored_order};
 
 use crate::adapters::carrier::BuiltInCarrier;
 use crate::config::ConfigError;
@@ -50,9 +50,7 @@ pub async fn with_sample_order(
         .insert(&order(id.clone(), customer, chrono::Utc::now()), None)
         .await
         .unwrap();
-    if status != crate::domain::OrderStatus::Pending {
-        advance(&memory.store, &id, status).await;
-    }
+    advance_to(&memory.store, &id, status).await;
     memory
 }
 

@@ -249,8 +249,7 @@ async fn an_order_goes_all_the_way_to_completed() {
     assert_eq!(w.stock().await, 3);
     let history = w.memory.store.history(&id).await.unwrap();
     let steps: Vec<OrderStatus> = history.iter().map(|e| e.to).collect();
-    use OrderStatus::*;
-    assert_eq!(steps, [Pending, Reserved, Paid, Shipped, Completed]);
+    assert_eq!(steps, crate::pipeline::happy_path());
     assert_eq!(w.last_reason(&id).await, Some(Reason::CustomerNotified));
     let told = w.memory.notifier.told();
     assert_eq!(told.len(), 1);
