@@ -18,7 +18,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_sample_event_gives_a_cancelled_orders_stock_back_once() {
-        let sample = testing::sample::<Compensate>(EVENT, OrderStatus::Cancelled, 2).await;
+        let sample = testing::sample::<Compensate>(EVENT, Some(OrderStatus::Cancelled), 2).await;
         assert!(!sample.order().await.stock_held);
         let p1 = ProductId::parse("p-1").unwrap();
         let product = Catalog::get(sample.memory.store.as_ref(), &p1)

@@ -21,7 +21,8 @@ mod tests {
     use std::time::Duration;
 
     use shared::domain::{OrderStatus, Reason};
-    use shared::pipeline::Queue;
+    use shared::messages::Envelope;
+    use shared::pipeline;
     use shared::ports::OrderRepository;
     use shared::service::fulfilment::DeadLetterHandling;
     use shared::testing::{self, Memory};
@@ -30,11 +31,14 @@ mod tests {
     const EVENT: &str = include_str!("../../../events/dead-letter.json");
 
     #[tokio::test]
-    async fn the_sample_event_fails_the_reserved_order_and_keeps_the_message() {
+    async fn the_sample_event_fails_the_order_waiting_for_its_step_and_keeps_the_message() {
         let memory = Memory::new();
         let event = testing::sqs_event(EVENT);
         let id = testing::order_of(&event);
-        testing::stored_order(&memory.store, &id, OrderStatus::Reserved).await;
+        let body = event.records[0].body.as_deref().unwrap();
+        let step = Envelope::parse(body).unwrap().queue.unwrap();
+        let waiting = pipeline::steps_of(step.consumer()).next().unwrap().awaits;
+        testing::stored_order(&memory.store, &id, waiting).await;
         let letters = DeadLetterHandling::wire(&memory).await.unwrap();
         let context = testing::context(Duration::from_secs(60));
         let response = letters.batch(&context, event).await;
@@ -46,13 +50,14 @@ mod tests {
         assert_eq!(
             reason,
             Some(Reason::StepGaveUp {
-                queue: Queue::Payment,
+                queue: step,
                 receives: 5
             })
         );
         let kept = memory.store.dead_letters();
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0].queue, "local-PaymentDLQ");
-        assert_eq!(memory.queues.sent_to(Queue::Compensation).len(), 1);
+        let unwinding = pipeline::route(OrderStatus::Failed).unwrap();
+        assert_eq!(memory.queues.sent_to(unwinding).len(), 1);
     }
 }

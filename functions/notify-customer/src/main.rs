@@ -17,7 +17,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_sample_event_completes_a_shipped_order_once() {
-        let sample = testing::sample::<Notify>(EVENT, OrderStatus::Shipped, 2).await;
+        let sample = testing::sample::<Notify>(EVENT, None, 2).await;
         assert_eq!(sample.order().await.status, OrderStatus::Completed);
         assert_eq!(sample.memory.notifier.told().len(), 1, "told once");
     }

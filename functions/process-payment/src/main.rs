@@ -18,7 +18,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_sample_event_charges_the_reserved_order_once() {
-        let sample = testing::sample::<Pay>(EVENT, OrderStatus::Reserved, 2).await;
+        let sample = testing::sample::<Pay>(EVENT, None, 2).await;
         assert_eq!(sample.order().await.status, OrderStatus::Paid);
         assert_eq!(sample.memory.payments.charges(&sample.id), 1);
     }

@@ -11,7 +11,7 @@ async fn main() -> Result<(), shared::lambda::Error> {
 #[cfg(test)]
 mod tests {
     use shared::domain::OrderStatus;
-    use shared::pipeline::Queue;
+    use shared::pipeline;
     use shared::service::fulfilment::Reserve;
     use shared::testing::{self, Memory};
 
@@ -19,9 +19,11 @@ mod tests {
 
     #[tokio::test]
     async fn the_sample_event_reserves_the_pending_order_once() {
-        let sample = testing::sample::<Reserve>(EVENT, OrderStatus::Pending, 2).await;
-        assert_eq!(sample.order().await.status, OrderStatus::Reserved);
-        assert_eq!(sample.memory.queues.sent_to(Queue::Payment).len(), 2);
+        let sample = testing::sample::<Reserve>(EVENT, None, 2).await;
+        let order = sample.order().await;
+        assert_eq!(order.status, OrderStatus::Reserved);
+        let next = pipeline::route(order.status).unwrap();
+        assert_eq!(sample.memory.queues.sent_to(next).len(), 2);
     }
 
     #[tokio::test]

@@ -17,7 +17,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_sample_event_ships_the_paid_order_with_one_tracking_number() {
-        let sample = testing::sample::<Ship>(EVENT, OrderStatus::Paid, 2).await;
+        let sample = testing::sample::<Ship>(EVENT, None, 2).await;
         let order = sample.order().await;
         assert_eq!(order.status, OrderStatus::Shipped);
         assert!(order.tracking_number.unwrap().starts_with("TRK"));

@@ -71,16 +71,19 @@ impl Sample {
 }
 
 /// A step function's sample event (`events/<function>.json`) delivered `times` times to consumer
-/// `C`, for the order it names stored in `status`; every delivery must succeed.
+/// `C`, for the order it names stored in `status`, or in the status the consumer's first row
+/// awaits; every delivery must succeed.
 pub async fn sample<C: Consume + Wire>(
     event: &str,
-    status: crate::domain::OrderStatus,
+    status: Option<crate::domain::OrderStatus>,
     times: usize,
 ) -> Sample {
     let memory = Memory::new();
     let event = sqs_event(event);
     let id = order_of(&event);
-    stored_order(&memory.store, &id, status).await;
+    let consumer = C::wire(&memory).await.unwrap().consumer();
+    let awaits = crate::pipeline::steps_of(consumer).next().unwrap().awaits;
+    stored_order(&memory.store, &id, status.unwrap_or(awaits)).await;
     for _ in 0..times {
         let response = deliver::<C>(&memory, event.clone()).await;
         assert!(response.batch_item_failures.is_empty(), "{response:?}");

@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::domain::{Caller, OrderId, PaymentMethod, ProductId, Role};
 use crate::messages::{MessageType, PREVIOUS_SCHEMA_VERSION, SCHEMA_VERSION};
-use crate::pipeline::Queue;
+use crate::pipeline::{PAY, Queue, SHIP};
 use crate::ports::{Catalog, DeadLetter, OrderRepository};
 use crate::service::orders::CancelOrder;
 use crate::sqs::{Consume, consume};
@@ -145,6 +145,27 @@ impl World {
         }
     }
 
+    /// Delivers messages in flight, oldest first, until order `id` is in `status`.
+    async fn run_to(&mut self, id: &OrderId, status: OrderStatus) {
+        for _ in 0..50 {
+            if self.order(id).await.status == status {
+                return;
+            }
+            self.step(1).await;
+        }
+        panic!("{id} never reached {status}");
+    }
+
+    /// Takes the message in flight for `id` on `queue`.
+    fn take(&mut self, id: &OrderId, queue: Queue) -> Envelope {
+        let at = self
+            .in_flight
+            .iter()
+            .position(|(q, m)| *q == queue && &m.order_id == id)
+            .unwrap_or_else(|| panic!("no message for {id} on {queue}"));
+        self.in_flight.remove(at).1
+    }
+
     async fn order(&self, id: &OrderId) -> Order {
         OrderRepository::get(self.memory.store.as_ref(), id)
             .await
@@ -218,6 +239,11 @@ impl World {
             .unwrap()
             .reason
     }
+}
+
+/// The status a consumer's (first) row waits for.
+fn awaits(consumer: &'static crate::pipeline::Consumer) -> OrderStatus {
+    crate::pipeline::steps_of(consumer).next().unwrap().awaits
 }
 
 /// An SQS event of one record per body.
@@ -306,19 +332,26 @@ async fn a_short_product_rejects_the_order_and_the_customer_is_told_why() {
 
 #[tokio::test]
 async fn a_cancel_in_each_state_before_shipping_gives_everything_back() {
-    // Deliveries before the cancel: 0 = PENDING, 1 = RESERVED, 2 = PAID.
-    for steps in 0..3 {
+    let cancellable = crate::pipeline::happy_path()
+        .into_iter()
+        .filter(|s| s.is_cancellable());
+    for status in cancellable {
         let mut w = World::new().await;
         let id = w.place("pm_card_visa").await;
-        w.step(steps).await;
+        w.run_to(&id, status).await;
+        let charged = w.payments().charges(&id);
         w.cancel(&id).await.unwrap();
         w.run_until_quiet().await;
         let order = w.order(&id).await;
-        assert_eq!(order.status, OrderStatus::Cancelled, "after {steps} steps");
-        assert_eq!(w.stock().await, STOCK, "after {steps} steps");
+        assert_eq!(
+            order.status,
+            OrderStatus::Cancelled,
+            "cancelled in {status}"
+        );
+        assert_eq!(w.stock().await, STOCK, "cancelled in {status}");
         assert_eq!(
             w.payments().refunds(&id),
-            u32::from(steps == 2),
+            charged,
             "refunded only when charged"
         );
         w.check_invariants(&[id]).await;
@@ -329,8 +362,7 @@ async fn a_cancel_in_each_state_before_shipping_gives_everything_back() {
 async fn a_shipped_order_can_no_longer_be_cancelled() {
     let mut w = World::new().await;
     let id = w.place("pm_card_visa").await;
-    w.step(3).await;
-    assert_eq!(w.order(&id).await.status, OrderStatus::Shipped);
+    w.run_to(&id, OrderStatus::Shipped).await;
     assert!(matches!(
         w.cancel(&id).await,
         Err(AppError::NotCancellable(OrderStatus::Shipped))
@@ -355,7 +387,11 @@ async fn every_message_delivered_five_times_has_one_effect() {
         });
     }
     assert_eq!(w.order(&id).await.status, OrderStatus::Completed);
-    assert_eq!(w.memory.store.history(&id).await.unwrap().len(), 5);
+    let transitions = crate::pipeline::happy_path().len();
+    assert_eq!(
+        w.memory.store.history(&id).await.unwrap().len(),
+        transitions
+    );
     w.check_invariants(&[id]).await;
 }
 
@@ -364,11 +400,12 @@ async fn a_provider_outage_parks_payments_until_it_recovers() {
     let mut w = World::new().await;
     let id = w.place("pm_card_visa").await;
     w.payments().set_down(true);
-    w.step(4).await;
-    assert_eq!(w.order(&id).await.status, OrderStatus::Reserved);
+    w.run_to(&id, awaits(&PAY)).await;
+    w.step(3).await;
+    assert_eq!(w.order(&id).await.status, awaits(&PAY));
     assert_eq!(
         w.in_flight.iter().map(|(q, _)| *q).collect::<Vec<_>>(),
-        [Queue::Payment],
+        [PAY.queue],
         "parked on the payment queue, not failed"
     );
     w.payments().set_down(false);
@@ -392,10 +429,9 @@ fn letter(queue: Queue, body: String) -> DeadLetter {
 async fn a_dead_letter_fails_its_order_and_compensation_refunds_it() {
     let mut w = World::new().await;
     let id = w.place("pm_card_visa").await;
-    w.step(2).await;
-    let (queue, stuck) = w.in_flight.remove(0);
-    assert_eq!(queue, Queue::Shipping);
-    let body = stuck.to_json();
+    w.run_to(&id, awaits(&SHIP)).await;
+    let queue = SHIP.queue;
+    let body = w.take(&id, queue).to_json();
     w.dead_letters
         .handle(&letter(queue, body.clone()))
         .await
@@ -407,7 +443,7 @@ async fn a_dead_letter_fails_its_order_and_compensation_refunds_it() {
     assert_eq!(
         w.last_reason(&id).await,
         Some(Reason::StepGaveUp {
-            queue: Queue::Shipping,
+            queue: SHIP.queue,
             receives: 5
         })
     );
@@ -422,14 +458,14 @@ async fn a_dead_letter_fails_its_order_and_compensation_refunds_it() {
 async fn a_stale_payment_letter_for_a_shipped_order_is_kept_and_never_applied() {
     let mut w = World::new().await;
     let id = w.place("pm_card_visa").await;
-    w.step(1).await;
-    let (_, payment_message) = w.in_flight.first().cloned().unwrap();
-    w.step(2).await;
-    assert_eq!(w.order(&id).await.status, OrderStatus::Shipped);
+    w.run_to(&id, awaits(&PAY)).await;
+    let payment_message = w.take(&id, PAY.queue);
+    w.in_flight.insert(0, (PAY.queue, payment_message.clone()));
+    w.run_to(&id, OrderStatus::Shipped).await;
     for schema in [PREVIOUS_SCHEMA_VERSION, SCHEMA_VERSION] {
         let body = payment_message.to_json_as(schema);
         w.dead_letters
-            .handle(&letter(Queue::Payment, body))
+            .handle(&letter(PAY.queue, body))
             .await
             .unwrap();
     }
@@ -501,7 +537,7 @@ async fn permanent_errors_go_to_failure_handling_once_and_are_not_retried() {
     assert_eq!(
         w.last_reason(&id).await,
         Some(Reason::StepGaveUp {
-            queue: Queue::Payment,
+            queue: PAY.queue,
             receives: 1
         })
     );
@@ -553,17 +589,15 @@ async fn a_slow_provider_never_makes_a_batch_overrun_its_deadline() {
     let mut bodies = Vec::new();
     for _ in 0..10 {
         let id = w.place("pm_card_visa").await;
-        w.step(1).await;
-        assert_eq!(w.order(&id).await.status, OrderStatus::Reserved);
-        let (_, paying) = w.in_flight.remove(0);
-        bodies.push(paying.to_json());
+        w.run_to(&id, awaits(&PAY)).await;
+        bodies.push(w.take(&id, PAY.queue).to_json());
     }
     // Each provider call takes 4 s: one record (create + confirm) takes 8 s of its 10 s budget.
     w.payments().set_latency(StdDuration::from_secs(4));
     let timeout = StdDuration::from_secs(30);
     let context = testing::context(timeout);
     let started = tokio::time::Instant::now();
-    let response = consume(w.consumer(Queue::Payment), &context, batch(&bodies)).await;
+    let response = consume(w.consumer(PAY.queue), &context, batch(&bodies)).await;
     let took = started.elapsed();
     assert!(took < timeout, "the invocation answered in time ({took:?})");
     let failed: Vec<_> = response
@@ -578,7 +612,7 @@ async fn a_slow_provider_never_makes_a_batch_overrun_its_deadline() {
     assert_eq!(
         w.in_flight
             .iter()
-            .filter(|(q, _)| *q == Queue::Shipping)
+            .filter(|(q, _)| Some(*q) == crate::pipeline::route(OrderStatus::Paid))
             .count(),
         3,
         "the three that ran were paid and handed on"
@@ -589,17 +623,12 @@ async fn a_slow_provider_never_makes_a_batch_overrun_its_deadline() {
 async fn a_record_that_overruns_its_budget_is_cut_off_and_retried() {
     let mut w = World::new().await;
     let id = w.place("pm_card_visa").await;
-    w.step(1).await;
-    let (_, paying) = w.in_flight.remove(0);
+    w.run_to(&id, awaits(&PAY)).await;
+    let paying = w.take(&id, PAY.queue);
     w.payments().set_latency(StdDuration::from_secs(60));
     let context = testing::context(StdDuration::from_secs(120));
     let started = tokio::time::Instant::now();
-    let response = consume(
-        w.consumer(Queue::Payment),
-        &context,
-        batch(&[paying.to_json()]),
-    )
-    .await;
+    let response = consume(w.consumer(PAY.queue), &context, batch(&[paying.to_json()])).await;
     let took = started.elapsed();
     let budget = crate::pipeline::PAY.budget;
     assert!(
@@ -607,7 +636,7 @@ async fn a_record_that_overruns_its_budget_is_cut_off_and_retried() {
         "{took:?}"
     );
     assert_eq!(response.batch_item_failures.len(), 1);
-    assert_eq!(w.order(&id).await.status, OrderStatus::Reserved);
+    assert_eq!(w.order(&id).await.status, awaits(&PAY));
 }
 
 #[tokio::test]
@@ -616,7 +645,7 @@ async fn the_reconciler_re_drives_a_stalled_order_and_an_unsettled_one() {
     let lost = w.place("pm_card_visa").await;
     w.in_flight.clear(); // the enqueue was lost
     let cancelled = w.place("pm_card_visa").await;
-    w.step(2).await;
+    w.run_to(&cancelled, OrderStatus::Paid).await;
     w.cancel(&cancelled).await.unwrap();
     w.in_flight.clear(); // the compensation message was lost
 
