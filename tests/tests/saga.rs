@@ -17,9 +17,9 @@ use shared::adapters::stripe::{Resilience, StripePayments};
 use shared::domain::{Caller, CustomerId, OrderId, OrderStatus, PaymentState, ProductId, Role};
 use shared::error::AppError;
 use shared::messages::Envelope;
-use shared::pipeline::Queue;
+use shared::pipeline::{self, PAY};
 use shared::ports::DeadLetter;
-use shared::service::fulfilment::{Compensate, DeadLetterHandling, Notify, Pay, Reserve, Ship};
+use shared::service::fulfilment::{DeadLetterHandling, Pay, consumers};
 use shared::service::orders::CancelOrder;
 use shared::sqs::{Consume, consume};
 use shared::wiring::{Wire, Wiring};
@@ -58,27 +58,46 @@ async fn placed_order(env: &TestEnv) -> Envelope {
     Envelope::announcing(order.status, order.id, "corr", Utc::now()).unwrap()
 }
 
-/// Every step wired from the test's environment. The queues they hand orders to are real, but
-/// nobody consumes them here: each step is called directly.
+/// Every consumer of the pipeline wired from the test's environment. The queues they hand orders
+/// to are real, but nobody consumes them here: each step is called directly.
 struct Steps {
-    reserve: Reserve,
-    pay: Pay,
-    ship: Ship,
-    notify: Notify,
-    compensate: Compensate,
+    all: Vec<Box<dyn Consume>>,
 }
 
 impl Steps {
     async fn wire(env: &TestEnv) -> Self {
-        let from = env.wiring();
         Self {
-            reserve: Wire::wire(from).await.unwrap(),
-            pay: Wire::wire(from).await.unwrap(),
-            ship: Wire::wire(from).await.unwrap(),
-            notify: Wire::wire(from).await.unwrap(),
-            compensate: Wire::wire(from).await.unwrap(),
+            all: consumers(env.wiring()).await.unwrap(),
         }
     }
+
+    /// The step that acts on an order in `status`.
+    fn at(&self, status: OrderStatus) -> &dyn Consume {
+        let queue = pipeline::route(status).unwrap();
+        self.all
+            .iter()
+            .find(|c| c.consumer().queue == queue)
+            .unwrap()
+            .as_ref()
+    }
+
+    /// Hands the order `message` names to each step in turn until it is in `status`.
+    async fn walk_to(&self, env: &TestEnv, message: &Envelope, status: OrderStatus) {
+        let orders = env.orders().unwrap();
+        for _ in 0..10 {
+            let order = orders.get(&message.order_id).await.unwrap().unwrap();
+            if order.status == status {
+                return;
+            }
+            self.at(order.status).handle(message).await.unwrap();
+        }
+        panic!("{} never reached {status}", message.order_id);
+    }
+}
+
+/// The status the payment step waits for.
+fn paying() -> OrderStatus {
+    pipeline::steps_of(&PAY).next().unwrap().awaits
 }
 
 async fn stock(env: &TestEnv) -> u32 {
@@ -92,10 +111,10 @@ async fn stock(env: &TestEnv) -> u32 {
 }
 
 async fn run_saga(steps: &Steps, message: &Envelope, copies: usize, concurrently: bool) {
-    deliver(copies, concurrently, || steps.reserve.handle(message)).await;
-    deliver(copies, concurrently, || steps.pay.handle(message)).await;
-    deliver(copies, concurrently, || steps.ship.handle(message)).await;
-    deliver(copies, concurrently, || steps.notify.handle(message)).await;
+    let happy = pipeline::happy_path();
+    for status in &happy[..happy.len() - 1] {
+        deliver(copies, concurrently, || steps.at(*status).handle(message)).await;
+    }
 }
 
 #[tokio::test]
@@ -111,7 +130,12 @@ async fn every_step_delivered_1_2_and_5_times_has_exactly_one_effect() {
             assert_eq!(order.status, OrderStatus::Completed, "{case}");
             assert_eq!(stock(&env).await, 98, "{case}: one stock movement");
             let history = orders.history(&message.order_id).await.unwrap();
-            assert_eq!(history.len(), 5, "{case}: one entry per transition");
+            let transitions = pipeline::happy_path().len();
+            assert_eq!(
+                history.len(),
+                transitions,
+                "{case}: one entry per transition"
+            );
             assert_eq!(
                 provider_record(message.order_id.as_str()).await,
                 ProviderRecord {
@@ -129,8 +153,7 @@ async fn a_compensation_delivered_5_times_at_once_refunds_and_restocks_once() {
     let env = TestEnv::new().await;
     let message = placed_order(&env).await;
     let steps = Steps::wire(&env).await;
-    steps.reserve.handle(&message).await.unwrap();
-    steps.pay.handle(&message).await.unwrap();
+    steps.walk_to(&env, &message, OrderStatus::Paid).await;
     let caller = Caller {
         id: CustomerId::parse("c-1").unwrap(),
         role: Role::Customer,
@@ -141,8 +164,9 @@ async fn a_compensation_delivered_5_times_at_once_refunds_and_restocks_once() {
         .await
         .unwrap();
 
-    deliver(5, true, || steps.compensate.handle(&message)).await;
-    deliver(2, false, || steps.compensate.handle(&message)).await;
+    let compensate = steps.at(OrderStatus::Cancelled);
+    deliver(5, true, || compensate.handle(&message)).await;
+    deliver(2, false, || compensate.handle(&message)).await;
 
     let order = env
         .orders()
@@ -174,12 +198,11 @@ async fn a_stale_payment_letter_for_a_shipped_order_leaves_it_shipped_and_unrefu
     let env = TestEnv::new().await;
     let message = placed_order(&env).await;
     let steps = Steps::wire(&env).await;
-    steps.reserve.handle(&message).await.unwrap();
-    let paying = env.drain(Queue::Payment.logical_id()).await;
-    steps.pay.handle(&message).await.unwrap();
-    steps.ship.handle(&message).await.unwrap();
+    steps.walk_to(&env, &message, paying()).await;
+    let paying = env.drain(PAY.queue.logical_id()).await;
+    steps.walk_to(&env, &message, OrderStatus::Shipped).await;
     let letters = DeadLetterHandling::wire(env.wiring()).await.unwrap();
-    let dead_letter_queue = env.name(Queue::Payment.dead_letter_logical_id());
+    let dead_letter_queue = env.name(PAY.queue.dead_letter_logical_id());
     let letter = DeadLetter {
         queue: dead_letter_queue.rsplit('/').next().unwrap().to_string(),
         message_id: "stale-1".into(),
@@ -199,8 +222,9 @@ async fn a_stale_payment_letter_for_a_shipped_order_leaves_it_shipped_and_unrefu
         .unwrap();
     assert_eq!(order.status, OrderStatus::Shipped);
     assert_eq!(stock(&env).await, 98, "nothing restocked");
+    let unwinding = pipeline::route(OrderStatus::Failed).unwrap();
     assert!(
-        env.drain(Queue::Compensation.logical_id()).await.is_empty(),
+        env.drain(unwinding.logical_id()).await.is_empty(),
         "nothing sent to compensation"
     );
     assert_eq!(
@@ -236,25 +260,21 @@ fn batch(messages: &[Envelope]) -> SqsEvent {
     event
 }
 
-/// Reserved orders whose payment messages wait, behind a provider that will hang.
-async fn reserved_orders(env: &TestEnv, n: usize) -> Vec<Envelope> {
+/// Orders waiting for payment, and their payment messages, behind a provider that will hang.
+async fn orders_to_pay(env: &TestEnv, n: usize) -> Vec<Envelope> {
     env.seed().await;
-    let reserve = Reserve::wire(env.wiring()).await.unwrap();
-    let mut paying = Vec::new();
+    let steps = Steps::wire(env).await;
+    let mut messages = Vec::new();
     for _ in 0..n {
         let order = shared::testing::order(OrderId::generate(), "c-1", Utc::now());
         env.orders().unwrap().insert(&order, None).await.unwrap();
         let placed = Envelope::announcing(order.status, order.id, "corr", Utc::now()).unwrap();
-        reserve.handle(&placed).await.unwrap();
-        let reserved = Envelope {
-            kind: shared::messages::MessageType::OrderReserved,
-            queue: Some(Queue::Payment),
-            ..placed
-        };
-        paying.push(reserved);
+        steps.walk_to(env, &placed, paying()).await;
+        let id = placed.order_id;
+        messages.push(Envelope::announcing(paying(), id, "corr", Utc::now()).unwrap());
     }
-    env.drain(Queue::Payment.logical_id()).await;
-    paying
+    env.drain(PAY.queue.logical_id()).await;
+    messages
 }
 
 /// The defect: one provider call could take 15 s (3 attempts of 5 s) while the function had 10 s
@@ -267,7 +287,7 @@ async fn a_hanging_provider_never_makes_the_payment_batch_outlive_its_deadline()
     let provider = FlakyProvider::start().await;
     let env = TestEnv::new().await;
     env.set("STRIPE_API_BASE", &provider.url);
-    let paying = reserved_orders(&env, 3).await;
+    let paying = orders_to_pay(&env, 3).await;
     let pay = Pay::wire(env.wiring()).await.unwrap();
     provider.set_hanging(true);
 
@@ -313,7 +333,7 @@ async fn calls_cut_short_by_the_deadline_open_the_circuit_and_the_rest_is_parked
     env.set("STRIPE_API_BASE", &provider.url);
     env.set("PAYMENT_BREAKER_THRESHOLD", "1");
     env.set("PAYMENT_PARK_SECONDS", "0");
-    let paying = reserved_orders(&env, 2).await;
+    let paying = orders_to_pay(&env, 2).await;
     let pay = Pay::wire(env.wiring()).await.unwrap();
     provider.set_hanging(true);
 
@@ -324,7 +344,7 @@ async fn calls_cut_short_by_the_deadline_open_the_circuit_and_the_rest_is_parked
         .map(|f| f.item_identifier.as_str())
         .collect();
     assert_eq!(failed, ["m-0"], "the second was parked, not failed");
-    let parked = env.drain(Queue::Payment.logical_id()).await;
+    let parked = env.drain(PAY.queue.logical_id()).await;
     assert_eq!(parked.len(), 1);
     assert_eq!(parked[0]["orderId"], paying[1].order_id.as_str());
 }
