@@ -22,9 +22,12 @@ def exit_with(parent_pid: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def server_arguments(description: str, port: int) -> argparse.Namespace:
-    """`--host` (loopback only), `--port`, `--parent-pid` (watched) and `--quiet`."""
+def server_arguments(description: str, port: int, extra=()) -> argparse.Namespace:
+    """`--host` (loopback only), `--port`, `--parent-pid` (watched) and `--quiet`, and any
+    `extra` `(flag, options)` of the server's own."""
     parser = argparse.ArgumentParser(description=description)
+    for flag, options in extra:
+        parser.add_argument(flag, **options)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=port)
     parser.add_argument("--parent-pid", type=int)

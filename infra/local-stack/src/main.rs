@@ -150,8 +150,8 @@ async fn run_gateway(
     created: &local_stack::provision::Provisioned,
     config: &aws_config::SdkConfig,
 ) -> Result<()> {
-    // Longer than any function's timeout: the function decides when it gives up.
-    let invoker = Invoker::new(&args.invoke_url, Duration::from_secs(60))?;
+    // Each function's own timeout, as Lambda enforces it.
+    let invoker = Invoker::new(&args.invoke_url, Duration::from_secs(3))?.with_timeouts(template);
     let key = api_key(&args.api_key_file)?;
     let gateway = Arc::new(Gateway::from_template(
         template,
