@@ -66,6 +66,13 @@ pub enum AppError {
         "this request's Idempotency-Key was taken over by a retry; the retry creates the order"
     )]
     KeyTakenOver,
+    /// Replacing this resource needs `If-Match` with the version it replaces.
+    #[error("the {0} exists: replacing it needs If-Match with the ETag it was read with")]
+    PreconditionRequired(&'static str),
+    /// `If-Match` names a version that is no longer current: someone (an order, another admin)
+    /// changed it since it was read.
+    #[error("the {0} changed since it was read: read it again and retry")]
+    PreconditionFailed(&'static str),
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("the request body must be JSON (`Content-Type: application/json`)")]

@@ -77,6 +77,9 @@ pub trait OrderRepository: Send + Sync {
     /// [`AppError::StaleVersion`].
     async fn update(&self, current: &Order, next: &Order) -> Result<(), AppError>;
 
+    /// Every order that still owes compensation ([`Order::owes_compensation`]), however old.
+    async fn owing_compensation(&self) -> Result<Vec<Order>, AppError>;
+
     /// The orders in `status` last changed in `[from, to)`, for the reconciler.
     async fn changed_between(
         &self,
@@ -136,10 +139,14 @@ pub trait Catalog: Send + Sync {
         after: Option<&ProductId>,
     ) -> Result<Page<Product, ProductId>, AppError>;
 
-    /// Creates or replaces a product; returns it as stored and whether it was new.
+    /// Creates a product (`replaces: None`, refused with [`AppError::PreconditionRequired`] if
+    /// it exists) or replaces the one at version `replaces` ([`AppError::PreconditionFailed`] if
+    /// it moved on: reservations change stock, so an edit never overwrites one it did not see).
+    /// Returns the product as stored and whether it was new.
     async fn put(
         &self,
         draft: &ProductDraft,
+        replaces: Option<u64>,
         now: DateTime<Utc>,
     ) -> Result<(Product, bool), AppError>;
 }
@@ -274,6 +281,9 @@ pub enum Charge {
     Charged,
     /// The provider refused the card, with its reason.
     Declined(String),
+    /// The payment stopped short of charging and would need the customer (3-D Secure): it is
+    /// given up, and still has to be cancelled so it can never charge later.
+    Abandoned(String),
 }
 
 /// How a payment that is no longer wanted ended.
@@ -292,8 +302,9 @@ pub trait Payments: Send + Sync {
     /// Creates the order's payment intent, unconfirmed: no money moves yet.
     async fn start(&self, order: &Order) -> Result<String, AppError>;
 
-    /// Confirms the intent (or reads how an earlier confirmation ended).
-    async fn confirm(&self, intent_id: &str) -> Result<Charge, AppError>;
+    /// Confirms the order's intent (or reads how an earlier confirmation ended); an intent that
+    /// is not for this order's total is refused.
+    async fn confirm(&self, order: &Order, intent_id: &str) -> Result<Charge, AppError>;
 
     /// Refunds the intent's charge, or cancels it if it has not charged; finding an earlier
     /// refund or cancellation counts as done.
@@ -309,6 +320,11 @@ pub trait Carrier: Send + Sync {
     /// Books the order's shipment and returns its tracking number; booking the same order again
     /// returns the same shipment.
     async fn ship(&self, order: &Order) -> Result<String, AppError>;
+
+    /// Cancels the order's shipment if one was booked (a cancel can win the race after the
+    /// booking and before the order became `SHIPPED`); nothing booked, or cancelled already,
+    /// is done.
+    async fn cancel(&self, order: &Order) -> Result<(), AppError>;
 }
 
 /// How customers hear about their orders.

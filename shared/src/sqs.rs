@@ -14,7 +14,7 @@
 //! Each record is parsed and handled on its own, in a log span with its message and order ids.
 
 use std::future::Future;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
@@ -68,20 +68,6 @@ impl Record {
     }
 }
 
-/// When the invocation must have answered, from the context's deadline (epoch milliseconds).
-/// `None` when the context carries none, or one that passed before the invocation began: no
-/// real invocation starts after its deadline, but emulators send placeholders (`cargo lambda
-/// watch` sends 600000, ten minutes after 1970). Records are then bounded by their budget only.
-pub fn deadline_of(context: &Context) -> Option<Instant> {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    if context.deadline <= now_ms {
-        return None;
-    }
-    Some(Instant::now() + Duration::from_millis(context.deadline - now_ms))
-}
-
 /// Handles every record of `event` with `handle`, at most `budget` each, and reports the ones
 /// that failed or were not started. `label` names the queue in logs and the `StepFailures` metric.
 pub async fn for_each_record<F, Fut>(
@@ -95,7 +81,7 @@ where
     F: Fn(Record) -> Fut,
     Fut: Future<Output = Result<(), AppError>>,
 {
-    let deadline = deadline_of(context);
+    let deadline = crate::deadline::of(context);
     let mut failed = Vec::new();
     let mut unstarted = 0usize;
     for raw in event.records {
@@ -212,24 +198,4 @@ async fn dead_letter_now<C: Consume + ?Sized>(
         .await?;
     tracing::error!(message_id = %record.message_id, %queue, problem, "message refused for good: sent to the dead-letter queue");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_deadline_is_read_from_the_context_unless_it_is_missing_or_a_placeholder() {
-        let mut context = Context::default();
-        assert_eq!(deadline_of(&context), None, "none given");
-        context.deadline = 600_000;
-        assert_eq!(
-            deadline_of(&context),
-            None,
-            "cargo lambda watch's placeholder"
-        );
-        let context = crate::testing::context(Duration::from_secs(30));
-        let left = deadline_of(&context).unwrap() - Instant::now();
-        assert!(left > Duration::from_secs(29) && left <= Duration::from_secs(30));
-    }
 }

@@ -119,6 +119,7 @@ pub struct Aws<R> {
     dynamodb: OnceLock<aws_sdk_dynamodb::Client>,
     sqs: OnceLock<aws_sdk_sqs::Client>,
     payments: OnceCell<Arc<StripePayments>>,
+    notifier: Option<Arc<dyn Notifier>>,
 }
 
 impl<R: Resources> Aws<R> {
@@ -129,7 +130,14 @@ impl<R: Resources> Aws<R> {
             dynamodb: OnceLock::new(),
             sqs: OnceLock::new(),
             payments: OnceCell::new(),
+            notifier: None,
         }
+    }
+
+    /// Customers told through `notifier` instead of the log (a test harness that counts notices).
+    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     pub fn resources(&self) -> &R {
@@ -275,7 +283,9 @@ impl<R: Resources> Wiring for Aws<R> {
     }
 
     fn notifier(&self) -> Arc<dyn Notifier> {
-        Arc::new(LogNotifier)
+        self.notifier
+            .clone()
+            .unwrap_or_else(|| Arc::new(LogNotifier))
     }
 
     fn clock(&self) -> Arc<dyn Clock> {

@@ -126,13 +126,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_lost_enqueue_is_recovered_by_the_clients_retry() {
+    async fn a_failed_enqueue_still_answers_201_for_the_stored_order_and_a_retry_hands_it_on() {
         let w = world().await;
         w.memory.queues.fail(true);
-        let failed = handle(&w.deps, testing::request_from_event(EVENT))
+        let stored = handle(&w.deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
-        assert_eq!(failed.status(), 503);
+        assert_eq!(
+            stored.status(),
+            201,
+            "the order is saved: a 503 would invite a second one"
+        );
+        assert!(w.memory.queues.sent().is_empty());
         w.memory.queues.fail(false);
         let retried = handle(&w.deps, testing::request_from_event(EVENT))
             .await

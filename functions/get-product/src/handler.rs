@@ -13,10 +13,11 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infalli
     http::serve(req, |req, _| async move {
         let id = http::path_param(&req, "id", ProductId::parse)?;
         let product = deps.get(&id).await?;
-        Ok(http::cacheable_json(
+        Ok(http::versioned_json(
             &req,
             &ProductView::from(&product),
             Caching::Public { max_age: 60 },
+            product.version,
         ))
     })
     .await

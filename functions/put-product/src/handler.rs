@@ -1,4 +1,6 @@
-//! 201 when the product is new, 200 when replaced; 403 for anyone but an admin.
+//! 201 when the product is new; 200 when it replaced the version `If-Match` names (428 without
+//! it, 412 when the product changed since, stock moved by orders included); 403 for anyone but an
+//! admin. The answer's `ETag` is the new version.
 
 use std::convert::Infallible;
 
@@ -14,13 +16,19 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infalli
     http::serve_caller(req, &deps.limit, |req, _, caller| async move {
         let id = http::path_param(&req, "id", ProductId::parse)?;
         let request: PutProductRequest = http::json_body(&req)?;
-        let (product, created) = deps.use_case.put(&caller, id, &request).await?;
+        let replaces = http::if_match_version(&req)?;
+        let (product, created) = deps.use_case.put(&caller, id, &request, replaces).await?;
         let status = if created {
             StatusCode::CREATED
         } else {
             StatusCode::OK
         };
-        Ok(http::json(status, &ProductView::from(&product)))
+        let response = http::json(status, &ProductView::from(&product));
+        Ok(http::with_header(
+            response,
+            "etag",
+            &http::version_tag(product.version),
+        ))
     })
     .await
 }
@@ -45,16 +53,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_admin_creates_then_replaces_a_product() {
+    async fn an_admin_creates_then_replaces_the_version_read_and_no_other() {
         let deps = deps().await;
         let created = handle(&deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
         assert_eq!(created.status(), 201);
-        let replaced = handle(&deps, testing::request_from_event(EVENT))
+        let etag = created.headers()["etag"].clone();
+        let blind = handle(&deps, testing::request_from_event(EVENT))
             .await
             .unwrap();
-        assert_eq!(replaced.status(), 200);
+        assert_eq!(blind.status(), 428, "no If-Match, no overwrite");
+        let mut replace = testing::request_from_event(EVENT);
+        replace.headers_mut().insert("if-match", etag.clone());
+        assert_eq!(handle(&deps, replace).await.unwrap().status(), 200);
+        let mut stale = testing::request_from_event(EVENT);
+        stale.headers_mut().insert("if-match", etag);
+        let stale = handle(&deps, stale).await.unwrap();
+        assert_eq!(stale.status(), 412, "the version it read is gone");
     }
 
     #[tokio::test]

@@ -10,8 +10,13 @@ use shared::service::fulfilment::{Reconcile, Reconciliation};
 #[tokio::main]
 async fn main() -> Result<(), shared::lambda::Error> {
     shared::lambda::serve(
-        |reconcile: &'static Reconcile, _: LambdaEvent<Value>| async move {
-            Ok::<Reconciliation, shared::lambda::Error>(reconcile.run().await?)
+        |reconcile: &'static Reconcile, event: LambdaEvent<Value>| async move {
+            let run = reconcile.run();
+            let found = match shared::deadline::of(&event.context) {
+                Some(deadline) => shared::deadline::within(deadline, run).await,
+                None => run.await,
+            };
+            Ok::<Reconciliation, shared::lambda::Error>(found?)
         },
     )
     .await

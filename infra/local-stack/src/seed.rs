@@ -28,7 +28,7 @@ pub async fn demo_catalog(config: &SdkConfig, products_table: &str) -> Result<()
             unit_price: Money::new(cents, eur)?,
             available: stock,
         };
-        catalog.put(&draft, chrono::Utc::now()).await?;
+        catalog.put(&draft, None, chrono::Utc::now()).await?;
     }
     Ok(())
 }

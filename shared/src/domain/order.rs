@@ -169,6 +169,14 @@ pub struct Order {
     /// The carrier's tracking number, once shipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracking_number: Option<String>,
+    /// Until when its payment message waits on the payment queue while the provider is
+    /// unavailable: one copy parks, any other copy of the message is dropped meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parked_until: Option<DateTime<Utc>>,
+    /// The outcomes the customer was told of, each recorded *before* the notice goes out, so a
+    /// redelivery never tells them twice (at most once per order and outcome).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<OrderStatus>,
 }
 
 /// An order's payment at the provider (a Stripe PaymentIntent). The intent is recorded on the
@@ -376,6 +384,8 @@ impl Order {
             stock_held: false,
             payment: None,
             tracking_number: None,
+            parked_until: None,
+            notices: Vec::new(),
         })
     }
 

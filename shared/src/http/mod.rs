@@ -15,7 +15,9 @@ pub use body::{MAX_BODY_BYTES, json_body};
 use lambda_http::request::RequestContext;
 pub use lambda_http::{Body, Request, RequestExt, Response};
 pub use problem::problem;
-pub use respond::{Caching, cacheable_json, json, with_header};
+pub use respond::{
+    Caching, cacheable_json, if_match_version, json, version_tag, versioned_json, with_header,
+};
 use tracing::Instrument;
 
 use crate::config::ConfigError;

@@ -131,6 +131,16 @@ fn classify(err: &AppError) -> (StatusCode, &'static str, &'static str) {
             "concurrent-update",
             "Concurrent update",
         ),
+        AppError::PreconditionRequired(_) => (
+            StatusCode::PRECONDITION_REQUIRED,
+            "precondition-required",
+            "If-Match required",
+        ),
+        AppError::PreconditionFailed(_) => (
+            StatusCode::PRECONDITION_FAILED,
+            "precondition-failed",
+            "Changed since read",
+        ),
         AppError::PayloadTooLarge { .. } => (
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload-too-large",

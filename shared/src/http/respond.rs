@@ -47,7 +47,46 @@ impl Caching {
 pub fn cacheable_json<T: Serialize>(req: &Request, value: &T, caching: Caching) -> Response<Body> {
     let body = serde_json::to_string(value).unwrap_or_default();
     let digest = crate::digest::sha256_hex(body.as_bytes());
-    let etag = format!("\"{}\"", &digest[..32]);
+    tagged_json(req, body, caching, format!("\"{}\"", &digest[..32]))
+}
+
+/// The strong `ETag` of a resource that carries a version (every change bumps it): what
+/// `If-Match` names to replace exactly that version.
+pub fn version_tag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+/// Like [`cacheable_json`], with the resource's version as its `ETag`.
+pub fn versioned_json<T: Serialize>(
+    req: &Request,
+    value: &T,
+    caching: Caching,
+    version: u64,
+) -> Response<Body> {
+    let body = serde_json::to_string(value).unwrap_or_default();
+    tagged_json(req, body, caching, version_tag(version))
+}
+
+/// The version `If-Match` names (`"7"`), if the request has one; anything else is refused naming
+/// the header.
+pub fn if_match_version(req: &Request) -> Result<Option<u64>, crate::AppError> {
+    let Some(raw) = super::header(req, "if-match")? else {
+        return Ok(None);
+    };
+    raw.trim()
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .and_then(|v| v.parse().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            crate::AppError::invalid(
+                "If-Match",
+                crate::domain::Invalid("must be the ETag the resource was read with".into()),
+            )
+        })
+}
+
+fn tagged_json(req: &Request, body: String, caching: Caching, etag: String) -> Response<Body> {
     let not_modified = req
         .headers()
         .get_all(http::header::IF_NONE_MATCH)

@@ -78,33 +78,27 @@ impl Wire for CatalogAdmin {
 }
 
 impl CatalogAdmin {
-    /// Creates or replaces a product.
+    /// Creates a product, or replaces the version `replaces` of it (see [`Catalog::put`]).
     pub async fn put(
         &self,
         caller: &Caller,
         id: ProductId,
         request: &PutProductRequest,
+        replaces: Option<u64>,
     ) -> Result<(Product, bool), AppError> {
-        put_product(
-            self.catalog.as_ref(),
-            self.clock.as_ref(),
-            caller,
-            id,
-            request,
-        )
-        .await
+        let now = self.clock.now();
+        let draft = draft(caller, id, request)?;
+        self.catalog.put(&draft, replaces, now).await
     }
 }
 
-/// Creates or replaces a product. The role is checked here as well as at the gateway, so a
+/// The product an admin asked for. The role is checked here as well as at the gateway, so a
 /// cached or misconfigured authorizer policy can never open this to customers.
-async fn put_product(
-    catalog: &dyn Catalog,
-    clock: &dyn Clock,
+fn draft(
     caller: &Caller,
     id: ProductId,
     request: &PutProductRequest,
-) -> Result<(Product, bool), AppError> {
+) -> Result<ProductDraft, AppError> {
     if !caller.is_admin() {
         return Err(AppError::Forbidden(
             "changing the catalog needs the admin role".into(),
@@ -123,11 +117,10 @@ async fn put_product(
     let (Ok(name), Ok(unit_price), Ok(available)) = (name, price, available) else {
         return Err(AppError::Invalid(errors));
     };
-    let draft = ProductDraft {
+    Ok(ProductDraft {
         id,
         name,
         unit_price,
         available,
-    };
-    catalog.put(&draft, clock.now()).await
+    })
 }

@@ -196,15 +196,21 @@ impl PlaceOrder {
     }
 
     /// Hands a still-`PENDING` order to fulfilment (again, on a replay: the first enqueue may have
-    /// been lost) and answers with it.
+    /// been lost) and answers with it. The order is stored by now, so a failed enqueue does not
+    /// fail the request: a client told "503" would place the order again (without a key, a second
+    /// one), while the reconciler re-drives an order left `PENDING`
+    /// (docs/decisions/0009-accepted-orders-survive-a-failed-enqueue.md).
     async fn hand_on(
         &self,
         order: Order,
         correlation_id: &str,
         replayed: bool,
     ) -> Result<Placed, AppError> {
-        if order.status == OrderStatus::Pending {
-            hand_to_fulfilment(self.queues.as_ref(), &order, correlation_id).await?;
+        if order.status == OrderStatus::Pending
+            && let Err(err) = hand_to_fulfilment(self.queues.as_ref(), &order, correlation_id).await
+        {
+            tracing::error!(order_id = %order.id, error = %err.chain(), "order stored but not handed to fulfilment; the reconciler re-drives it");
+            crate::telemetry::metric("EnqueueFailures", 1.0, &[]);
         }
         Ok(Placed { order, replayed })
     }

@@ -173,6 +173,16 @@ impl OrderRepository for MemoryStore {
         Ok(())
     }
 
+    async fn owing_compensation(&self) -> Result<Vec<Order>, AppError> {
+        Ok(self
+            .lock()
+            .orders
+            .values()
+            .filter(|o| o.owes_compensation())
+            .cloned()
+            .collect())
+    }
+
     async fn changed_between(
         &self,
         status: OrderStatus,
@@ -294,10 +304,20 @@ impl Catalog for MemoryStore {
     async fn put(
         &self,
         draft: &ProductDraft,
+        replaces: Option<u64>,
         now: DateTime<Utc>,
     ) -> Result<(Product, bool), AppError> {
         let mut state = self.lock();
-        let version = state.products.get(&draft.id).map_or(0, |p| p.version) + 1;
+        let current = state.products.get(&draft.id).map(|p| p.version);
+        match (current, replaces) {
+            (Some(_), None) => return Err(AppError::PreconditionRequired("product")),
+            (Some(v), Some(expected)) if v != expected => {
+                return Err(AppError::PreconditionFailed("product"));
+            }
+            (None, Some(_)) => return Err(AppError::PreconditionFailed("product")),
+            _ => {}
+        }
+        let version = current.unwrap_or(0) + 1;
         let product = Product {
             id: draft.id.clone(),
             name: draft.name.clone(),
@@ -436,6 +456,42 @@ impl Queues for ScopedQueues {
                 body: body.into(),
                 problem: problem.into(),
             });
+        }
+        Ok(())
+    }
+}
+
+/// A carrier that keeps its bookings: shipments booked, and the ones called off.
+#[derive(Default)]
+pub struct RecordingCarrier {
+    booked: Mutex<BTreeMap<OrderId, bool>>,
+}
+
+impl RecordingCarrier {
+    /// Orders with a booked shipment that was not cancelled.
+    pub fn shipments(&self) -> Vec<OrderId> {
+        let booked = self.booked.lock().unwrap_or_else(|p| p.into_inner());
+        booked
+            .iter()
+            .filter(|(_, live)| **live)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+}
+
+#[async_trait]
+impl crate::ports::Carrier for RecordingCarrier {
+    async fn ship(&self, order: &Order) -> Result<String, AppError> {
+        let tracking = crate::adapters::carrier::BuiltInCarrier.ship(order).await?;
+        let mut booked = self.booked.lock().unwrap_or_else(|p| p.into_inner());
+        booked.insert(order.id.clone(), true);
+        Ok(tracking)
+    }
+
+    async fn cancel(&self, order: &Order) -> Result<(), AppError> {
+        let mut booked = self.booked.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(live) = booked.get_mut(&order.id) {
+            *live = false;
         }
         Ok(())
     }
@@ -601,6 +657,7 @@ impl Inventory for MemoryStore {
         for item in &current.items {
             if let Some(product) = state.products.get_mut(&item.product_id) {
                 product.available -= item.quantity.get();
+                product.version += 1;
             }
         }
         state.orders.insert(next.id.clone(), next.clone());
@@ -621,6 +678,7 @@ impl Inventory for MemoryStore {
         for item in &current.items {
             if let Some(product) = state.products.get_mut(&item.product_id) {
                 product.available += item.quantity.get();
+                product.version += 1;
             }
         }
         state.orders.insert(next.id.clone(), next.clone());
@@ -754,7 +812,7 @@ impl Payments for FakePayments {
         Ok(id)
     }
 
-    async fn confirm(&self, intent_id: &str) -> Result<Charge, AppError> {
+    async fn confirm(&self, _order: &Order, intent_id: &str) -> Result<Charge, AppError> {
         self.wait().await;
         let mut state = self.lock()?;
         let intent = intent(&mut state, intent_id)?;

@@ -21,12 +21,11 @@ pub use events::{
     with_record,
 };
 pub use fakes::{
-    FakePayments, FixedClock, MemoryStore, Quarantined, RecordingNotifier, RecordingQueues,
-    ScopedQueues, Sent, StaticProbe,
+    FakePayments, FixedClock, MemoryStore, Quarantined, RecordingCarrier, RecordingNotifier,
+    RecordingQueues, ScopedQueues, Sent, StaticProbe,
 };
 pub use fixtures::{advance, advance_to, order, product, stored_order};
 
-use crate::adapters::carrier::BuiltInCarrier;
 use crate::config::ConfigError;
 use crate::pipeline::Queue;
 use crate::ports::{
@@ -108,6 +107,7 @@ pub struct Memory {
     pub payments: Arc<FakePayments>,
     pub queues: Arc<RecordingQueues>,
     pub notifier: Arc<RecordingNotifier>,
+    pub carrier: Arc<RecordingCarrier>,
     pub clock: Arc<FixedClock>,
     settings: Mutex<BTreeMap<&'static str, String>>,
 }
@@ -119,6 +119,7 @@ impl Default for Memory {
             payments: Arc::new(FakePayments::default()),
             queues: Arc::new(RecordingQueues::default()),
             notifier: Arc::new(RecordingNotifier::default()),
+            carrier: Arc::new(RecordingCarrier::default()),
             clock: Arc::new(FixedClock::new(chrono::Utc::now())),
             settings: Mutex::new(BTreeMap::new()),
         }
@@ -177,7 +178,7 @@ impl Wiring for Memory {
         Ok(self.payments.clone())
     }
     fn carrier(&self) -> Arc<dyn Carrier> {
-        Arc::new(BuiltInCarrier)
+        self.carrier.clone()
     }
     fn notifier(&self) -> Arc<dyn Notifier> {
         self.notifier.clone()

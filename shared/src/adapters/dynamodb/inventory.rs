@@ -59,9 +59,10 @@ impl Inventory for DynamoInventory {
                 Update::builder()
                     .table_name(&self.products_table)
                     .key("id", s(line.product_id.as_str()))
-                    .update_expression("SET available = available - :quantity")
+                    .update_expression("SET available = available - :quantity ADD version :one")
                     .condition_expression("available >= :quantity")
                     .expression_attribute_values(":quantity", n(line.quantity.get()))
+                    .expression_attribute_values(":one", n(1))
                     .build(),
             )?;
             items.push(TransactWriteItem::builder().update(take).build());
@@ -109,9 +110,10 @@ impl Inventory for DynamoInventory {
                 Update::builder()
                     .table_name(&self.products_table)
                     .key("id", s(line.product_id.as_str()))
-                    .update_expression("SET available = available + :quantity")
+                    .update_expression("SET available = available + :quantity ADD version :one")
                     .condition_expression("attribute_exists(id)")
                     .expression_attribute_values(":quantity", n(line.quantity.get()))
+                    .expression_attribute_values(":one", n(1))
                     .build(),
             )?;
             items.push(TransactWriteItem::builder().update(give_back).build());

@@ -30,6 +30,9 @@ struct OrderRecord {
     created_key: String,
     status_shard: String,
     updated_key: String,
+    /// Only while the order owes compensation: the key of the sparse `byDebt` index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    debt_shard: Option<String>,
     #[serde(flatten)]
     order: Order,
 }
@@ -52,10 +55,17 @@ fn time_key(at: DateTime<Utc>, id: &OrderId) -> String {
     format!("{}#{id}", at.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
-fn status_shard(order: &Order) -> String {
+fn shard_of(order: &Order) -> u32 {
     let tail = order.id.as_str().as_bytes().last().copied().unwrap_or(0);
-    format!("{}#{}", order.status, u32::from(tail) % STATUS_SHARDS)
+    u32::from(tail) % STATUS_SHARDS
 }
+
+fn status_shard(order: &Order) -> String {
+    format!("{}#{}", order.status, shard_of(order))
+}
+
+const DEBT: &str = "DEBT";
+const BY_DEBT: &str = "byDebt";
 
 pub(super) fn order_item(order: &Order) -> Result<Item, AppError> {
     to_item(&OrderRecord {
@@ -64,6 +74,9 @@ pub(super) fn order_item(order: &Order) -> Result<Item, AppError> {
         created_key: time_key(order.created_at, &order.id),
         status_shard: status_shard(order),
         updated_key: time_key(order.updated_at, &order.id),
+        debt_shard: order
+            .owes_compensation()
+            .then(|| format!("{DEBT}#{}", shard_of(order))),
         order: order.clone(),
     })
 }
@@ -314,6 +327,24 @@ impl OrderRepository for DynamoOrders {
             Err(err) if is_condition_failure(&err) => Err(AppError::StaleVersion("order")),
             Err(err) => Err(failure("order update", err)),
         }
+    }
+
+    /// Every order that owes compensation, from every shard of the sparse `byDebt` index.
+    async fn owing_compensation(&self) -> Result<Vec<Order>, AppError> {
+        let mut orders = Vec::new();
+        for shard in 0..STATUS_SHARDS {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_DEBT)
+                .key_condition_expression("debtShard = :shard")
+                .expression_attribute_values(":shard", s(format!("{DEBT}#{shard}")));
+            for item in query_all("order debt query", query).await? {
+                orders.push(from_item::<OrderRecord>(item)?.order);
+            }
+        }
+        Ok(orders)
     }
 
     /// Reads every shard of the status in the `byStatus` index (eventually consistent, which

@@ -1,4 +1,6 @@
-//! The catalog: one item per product, keyed by its id.
+//! The catalog: one item per product, keyed by its id. Every change of a product, its stock
+//! taken or given back by orders included, bumps its `version`; an admin's edit is conditional on
+//! the version it read, so it never overwrites stock it did not see.
 
 use std::time::Duration;
 
@@ -8,7 +10,7 @@ use aws_sdk_dynamodb::types::{KeysAndAttributes, ReturnValue};
 use chrono::{DateTime, Utc};
 
 use super::codec::{Item, from_item, n, s};
-use super::failure;
+use super::{failure, is_condition_failure};
 use crate::domain::{Product, ProductDraft, ProductId};
 use crate::error::AppError;
 use crate::ports::{Catalog, Page};
@@ -115,11 +117,12 @@ impl Catalog for DynamoCatalog {
     async fn put(
         &self,
         draft: &ProductDraft,
+        replaces: Option<u64>,
         now: DateTime<Utc>,
     ) -> Result<(Product, bool), AppError> {
         let price = serde_dynamo::to_attribute_value(draft.unit_price)
-            .map_err(|e| AppError::dependency("item encoding", e))?;
-        let out = self
+            .map_err(|e| AppError::internal("item encoding", e))?;
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -134,10 +137,23 @@ impl Catalog for DynamoCatalog {
             .expression_attribute_values(":available", n(draft.available))
             .expression_attribute_values(":at", s(now.to_rfc3339()))
             .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(|e| failure("product write", e))?;
+            .return_values(ReturnValue::AllNew);
+        request = match replaces {
+            None => request.condition_expression("attribute_not_exists(id)"),
+            Some(version) => request
+                .condition_expression("version = :expected")
+                .expression_attribute_values(":expected", n(version)),
+        };
+        let out = match request.send().await {
+            Ok(out) => out,
+            Err(err) if is_condition_failure(&err) => {
+                return Err(match replaces {
+                    None => AppError::PreconditionRequired("product"),
+                    Some(_) => AppError::PreconditionFailed("product"),
+                });
+            }
+            Err(err) => return Err(failure("product write", err)),
+        };
         let product: Product = from_item(out.attributes.unwrap_or_default())?;
         let created = product.version == 1;
         Ok((product, created))

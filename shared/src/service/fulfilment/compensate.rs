@@ -10,7 +10,7 @@ use crate::domain::{Order, Payment, PaymentState};
 use crate::error::AppError;
 use crate::messages::Envelope;
 use crate::pipeline::{COMPENSATE, Step};
-use crate::ports::{Inventory, Payments, Settlement};
+use crate::ports::{Carrier, Inventory, Payments, Settlement};
 use crate::wiring::{Wire, Wiring};
 
 /// For a cancelled, declined or failed order: refunds its charge (or voids an intent that has not
@@ -24,6 +24,7 @@ pub struct Compensate {
     pub ports: StepPorts,
     pub inventory: Arc<dyn Inventory>,
     pub payments: Arc<dyn Payments>,
+    pub carrier: Arc<dyn Carrier>,
 }
 
 #[async_trait]
@@ -33,6 +34,7 @@ impl Wire for Compensate {
         Ok(Self {
             inventory: from.inventory()?,
             payments: from.payments().await?,
+            carrier: from.carrier(),
             ports,
         })
     }
@@ -50,6 +52,14 @@ impl FulfilmentStep for Compensate {
             return Ok(());
         }
         let now = self.ports.clock.now();
+        if order
+            .payment
+            .as_ref()
+            .is_some_and(|p| p.state.owes_settlement())
+        {
+            // Paid orders may have had their shipment booked before the cancel won the race.
+            self.carrier.cancel(&order).await?;
+        }
         let mut settled = None;
         if let Some(payment) = order.payment.clone().filter(|p| p.state.owes_settlement()) {
             if payment.state != PaymentState::Settling {

@@ -13,8 +13,10 @@ use crate::pipeline::{NOTIFY, Step};
 use crate::ports::Notifier;
 use crate::wiring::{Wire, Wiring};
 
-/// Tells the customer. A shipped order becomes `COMPLETED` once they are told it is on its way; a
-/// rejected order's customer hears why (at least once: a redelivery may tell them twice).
+/// Tells the customer, at most once per order and outcome: the outcome is recorded on the order
+/// first, then the notice goes out, so a redelivery finds it recorded and tells nobody again (a
+/// crash between the two loses that one notice rather than sending it twice). A shipped order
+/// becomes `COMPLETED` with its notice; a rejected order's customer hears why.
 pub struct Notify {
     pub ports: StepPorts,
     pub notifier: Arc<dyn Notifier>,
@@ -49,6 +51,13 @@ impl FulfilmentStep for Notify {
         if step.produces.is_some() {
             return self.complete(&order, step).await;
         }
+        if order.notices.contains(&order.status) {
+            tracing::info!(status = %order.status, "the customer was told already");
+            return Ok(());
+        }
+        let now = self.ports.clock.now();
+        let told = order.revised(now, |o| o.notices.push(o.status));
+        self.ports.orders.update(&order, &told).await?;
         let history = self.ports.orders.history(&order.id).await?;
         let reason = history
             .iter()
@@ -66,16 +75,17 @@ impl FulfilmentStep for Notify {
 
 impl Notify {
     async fn complete(&self, order: &Order, step: &Step) -> Result<(), AppError> {
+        let now = self.ports.clock.now();
+        let reason = Some(Reason::CustomerNotified);
+        let (mut completed, entry) = transition(order, step.produces, now, reason)?;
+        completed.notices.push(completed.status);
+        self.ports.orders.apply(order, &completed, &entry).await?;
         let text = format!(
             "Your order {} is on its way: tracking number {}.",
             order.id,
             order.tracking_number.as_deref().unwrap_or("unknown")
         );
-        self.notifier.notify(order, &text).await?;
-        let now = self.ports.clock.now();
-        let reason = Some(Reason::CustomerNotified);
-        let (completed, entry) = transition(order, step.produces, now, reason)?;
-        self.ports.orders.apply(order, &completed, &entry).await?;
+        self.notifier.notify(&completed, &text).await?;
         // The SLO's measure: from POST /orders to COMPLETED (OrderLatencySloAlarm).
         let took = completed.updated_at - order.created_at;
         crate::telemetry::seconds(

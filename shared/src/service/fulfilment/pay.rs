@@ -51,21 +51,59 @@ impl FulfilmentStep for Pay {
         message: &Envelope,
     ) -> Result<(), AppError> {
         match self.charge(step, order.clone(), message).await {
-            Err(AppError::Unavailable(what)) => {
-                tracing::warn!(
-                    dependency = what,
-                    park_secs = self.park.as_secs(),
-                    "provider unavailable; payment parked for later"
-                );
-                let queues = self.ports.queues.as_ref();
-                hand_on_after(queues, &order, &message.correlation_id, self.park).await
-            }
+            Err(AppError::Unavailable(what)) => self.park(&order, message, what).await,
             done => done,
         }
     }
 }
 
+/// Slack for a parked message that arrives a little before its order's `parked_until`.
+const PARK_SLACK: chrono::Duration = chrono::Duration::seconds(2);
+
 impl Pay {
+    /// Parks the payment while the provider is unavailable: one copy of the message waits on the
+    /// payment queue (the order records until when, which also keeps the reconciler from
+    /// re-driving it); any other copy arriving meanwhile is dropped, so copies do not multiply
+    /// during an outage.
+    async fn park(&self, order: &Order, message: &Envelope, what: &str) -> Result<(), AppError> {
+        let orders = self.ports.orders.as_ref();
+        let now = self.ports.clock.now();
+        let current = orders
+            .get(&order.id)
+            .await?
+            .ok_or(AppError::NotFound("order"))?;
+        if current
+            .parked_until
+            .is_some_and(|until| until > now + PARK_SLACK)
+        {
+            tracing::info!(
+                dependency = what,
+                "provider unavailable; another copy of this payment is parked already: dropped"
+            );
+            return Ok(());
+        }
+        let park = chrono::Duration::from_std(self.park).unwrap_or(chrono::Duration::seconds(60));
+        let parked = current.revised(now, |o| o.parked_until = Some(now + park));
+        match orders.update(&current, &parked).await {
+            Ok(()) => {}
+            Err(AppError::StaleVersion(_)) => {
+                tracing::info!(
+                    dependency = what,
+                    "another copy of this payment parked first: dropped"
+                );
+                return Ok(());
+            }
+            Err(other) => return Err(other),
+        }
+        tracing::warn!(
+            dependency = what,
+            park_secs = self.park.as_secs(),
+            "provider unavailable; payment parked for later"
+        );
+        let queues = self.ports.queues.as_ref();
+        hand_on_after(queues, &parked, &message.correlation_id, self.park).await
+    }
+
     async fn charge(&self, step: &Step, order: Order, message: &Envelope) -> Result<(), AppError> {
         let (order, intent_id) = match &order.payment {
             None => self.record_intent(order).await?,
@@ -80,12 +118,18 @@ impl Pay {
                 ));
             }
         };
-        let outcome = self.payments.confirm(&intent_id).await?;
+        let outcome = self.payments.confirm(&order, &intent_id).await?;
         let (to, state, reason) = match outcome {
             Charge::Charged => (step.produces, PaymentState::Charged, None),
             Charge::Declined(provider_message) => (
                 step.refuses,
                 PaymentState::Declined,
+                Some(Reason::PaymentDeclined { provider_message }),
+            ),
+            // Left `STARTED`, so compensation cancels it and it can never charge later.
+            Charge::Abandoned(provider_message) => (
+                step.refuses,
+                PaymentState::Started,
                 Some(Reason::PaymentDeclined { provider_message }),
             ),
         };

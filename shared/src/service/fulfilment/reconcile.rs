@@ -1,5 +1,13 @@
 //! The safety net, run on a schedule: orders that stopped moving are handed to their step again,
-//! and the saga's invariants are checked on every order that changed within the window.
+//! orders that still owe compensation are sent to it again, and paid orders in flight are
+//! checked for their charge.
+//!
+//! It reads only what can need it, however old: the orders in flight (a non-terminal status, from
+//! the `byStatus` index) and the orders that owe compensation (the sparse `byDebt` index), never
+//! the completed and settled ones, so its work grows with the orders in flight, not with all
+//! orders ever placed, and an order whose compensation keeps failing stays in view (and its
+//! alarm on) until it is settled. A run stops early when its invocation's time runs short; the
+//! next run starts over.
 
 use std::sync::Arc;
 
@@ -21,9 +29,10 @@ pub struct Reconcile {
     pub clock: Arc<dyn Clock>,
     /// How long an order may sit in a state before it counts as stalled.
     pub stalled_after: Duration,
-    /// How far back the run looks.
-    pub window: Duration,
 }
+
+/// Time kept back from the invocation's deadline: a run stops starting queries below it.
+const RUN_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[async_trait]
 impl Wire for Reconcile {
@@ -37,7 +46,6 @@ impl Wire for Reconcile {
             queues: from.queues(&Queue::ALL, None)?,
             clock: from.clock(),
             stalled_after: minutes("STALLED_AFTER_MINUTES", 10)?,
-            window: minutes("RECONCILE_WINDOW_MINUTES", 1440)?,
         })
     }
 }
@@ -51,8 +59,10 @@ pub struct Reconciliation {
     /// Invariant: an unfulfilled order past the deadline still holds stock or an unsettled
     /// payment. Sent to compensation again.
     pub unsettled: usize,
-    /// Invariant: a paid, shipped or completed order without exactly one recorded charge.
+    /// Invariant: a paid or shipped order without exactly one recorded charge.
     pub paid_without_charge: usize,
+    /// Whether the run stopped before reading everything (its time ran short).
+    pub cut_short: bool,
 }
 
 impl Reconcile {
@@ -60,25 +70,40 @@ impl Reconcile {
     pub async fn run(&self) -> Result<Reconciliation, AppError> {
         let now = self.clock.now();
         let deadline = now - self.stalled_after;
-        let since = now - self.window;
         let mut found = Reconciliation::default();
-        for status in OrderStatus::ALL {
+        let in_flight = OrderStatus::ALL.into_iter().filter(|s| !s.is_terminal());
+        for status in in_flight {
+            if time_short() {
+                found.cut_short = true;
+                break;
+            }
+            let since = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
             for order in self.orders.changed_between(status, since, now).await? {
-                let overdue = order.updated_at < deadline;
-                let routed = pipeline::route(status).is_some();
-                if overdue && routed && !status.is_terminal() {
+                if order.updated_at < deadline && pipeline::route(status).is_some() {
                     tracing::warn!(order_id = %order.id, %status, "stalled order sent to its step again");
                     self.redrive(&order).await?;
                     found.stalled += 1;
-                } else if overdue && order.owes_compensation() {
-                    tracing::error!(order_id = %order.id, %status, stock_held = order.stock_held, payment = ?order.payment, "invariant violated: unfulfilled order still owes compensation");
-                    self.redrive(&order).await?;
-                    found.unsettled += 1;
                 } else if charged_status(status) && !charged_once(&order) {
                     tracing::error!(order_id = %order.id, %status, payment = ?order.payment, "invariant violated: paid order without its charge");
                     found.paid_without_charge += 1;
                 }
             }
+        }
+        if !found.cut_short && !time_short() {
+            for order in self.orders.owing_compensation().await? {
+                if order.updated_at < deadline && order.status.is_terminal() {
+                    tracing::error!(order_id = %order.id, status = %order.status, stock_held = order.stock_held, payment = ?order.payment, "invariant violated: unfulfilled order still owes compensation");
+                    self.redrive(&order).await?;
+                    found.unsettled += 1;
+                }
+            }
+        } else {
+            found.cut_short = true;
+        }
+        if found.cut_short {
+            tracing::warn!(
+                "reconciliation cut short by the invocation's deadline; the next run starts over"
+            );
         }
         crate::telemetry::metric("StalledOrders", found.stalled as f64, &[]);
         crate::telemetry::metric(
@@ -103,11 +128,13 @@ impl Reconcile {
     }
 }
 
+/// Whether the run's invocation is close to its deadline.
+fn time_short() -> bool {
+    crate::deadline::remaining().is_some_and(|left| left < RUN_MARGIN)
+}
+
 fn charged_status(status: OrderStatus) -> bool {
-    matches!(
-        status,
-        OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Completed
-    )
+    matches!(status, OrderStatus::Paid | OrderStatus::Shipped)
 }
 
 fn charged_once(order: &Order) -> bool {

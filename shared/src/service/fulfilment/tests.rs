@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::domain::{Caller, OrderId, PaymentMethod, ProductId, Role};
 use crate::messages::{MessageType, PREVIOUS_SCHEMA_VERSION, SCHEMA_VERSION};
-use crate::pipeline::{PAY, Queue, SHIP};
+use crate::pipeline::{NOTIFY, PAY, Queue, SHIP};
 use crate::ports::{Catalog, DeadLetter, OrderRepository};
 use crate::service::orders::CancelOrder;
 use crate::sqs::{Consume, consume};
@@ -69,9 +69,13 @@ impl World {
     /// failure handling, as the dead-letter queues' consumer would.
     async fn collect(&mut self) {
         loop {
-            let sent = self.memory.queues.take();
-            self.in_flight
-                .extend(sent.into_iter().map(|s| (s.queue, s.message)));
+            for sent in self.memory.queues.take() {
+                // A delayed message is delivered once its delay has passed.
+                if let Ok(delay) = chrono::Duration::from_std(sent.delay) {
+                    self.memory.clock.advance(delay);
+                }
+                self.in_flight.push((sent.queue, sent.message));
+            }
             let quarantined = self.memory.queues.take_quarantined();
             if quarantined.is_empty() {
                 return;
@@ -221,6 +225,20 @@ impl World {
                 assert_eq!(pair[1].from, Some(pair[0].to), "{id}: a chained timeline");
             }
             assert_eq!(history.last().map(|e| e.to), Some(order.status));
+            let shipped = self.memory.carrier.shipments().contains(id);
+            assert_eq!(
+                shipped,
+                order.status == OrderStatus::Completed,
+                "{id}: a live shipment only for a fulfilled order"
+            );
+            let told = self
+                .memory
+                .notifier
+                .told()
+                .into_iter()
+                .filter(|(o, _)| o == id)
+                .count();
+            assert!(told <= 1, "{id}: told {told} times");
         }
         assert_eq!(
             self.stock().await + held,
@@ -409,6 +427,40 @@ async fn a_provider_outage_parks_payments_until_it_recovers() {
         "parked on the payment queue, not failed"
     );
     w.payments().set_down(false);
+    w.run_until_quiet().await;
+    assert_eq!(w.order(&id).await.status, OrderStatus::Completed);
+    w.check_invariants(&[id]).await;
+}
+
+/// The defect: each copy of a payment message (a duplicate, a reconciler re-drive) was parked on
+/// its own during an outage, so copies multiplied with every run. One copy parks per window.
+#[tokio::test]
+async fn copies_of_a_payment_message_during_an_outage_collapse_to_one_parked_copy() {
+    let mut w = World::new().await;
+    let id = w.place("pm_card_visa").await;
+    w.run_to(&id, awaits(&PAY)).await;
+    let paying = w.take(&id, PAY.queue);
+    w.payments().set_down(true);
+    // Four copies arrive together, before any parked one comes back.
+    let context = testing::context(StdDuration::from_secs(60));
+    for _ in 0..4 {
+        let response = consume(w.consumer(PAY.queue), &context, batch(&[paying.to_json()])).await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    w.collect().await;
+    assert_eq!(w.in_flight.len(), 1, "one parked copy: {:?}", w.in_flight);
+    assert!(w.order(&id).await.parked_until.is_some());
+    // An 11-minute outage: the parked copy comes back every minute and parks again, so the order
+    // never looks stalled and the reconciler adds no copy of its own.
+    for _ in 0..11 {
+        w.memory.clock.advance(Duration::seconds(61));
+        w.step(1).await;
+    }
+    assert_eq!(w.in_flight.len(), 1);
+    let reconcile = Reconcile::wire(w.memory.as_ref()).await.unwrap();
+    assert_eq!(reconcile.run().await.unwrap().stalled, 0);
+    w.payments().set_down(false);
+    w.memory.clock.advance(Duration::seconds(60));
     w.run_until_quiet().await;
     assert_eq!(w.order(&id).await.status, OrderStatus::Completed);
     w.check_invariants(&[id]).await;
@@ -657,7 +709,8 @@ async fn the_reconciler_re_drives_a_stalled_order_and_an_unsettled_one() {
         Reconciliation {
             stalled: 1,
             unsettled: 1,
-            paid_without_charge: 0
+            paid_without_charge: 0,
+            cut_short: false,
         }
     );
     w.collect().await;
@@ -668,6 +721,69 @@ async fn the_reconciler_re_drives_a_stalled_order_and_an_unsettled_one() {
     assert_eq!(w.order(&lost).await.status, OrderStatus::Completed);
     assert_eq!(w.payments().refunds(&cancelled), 1);
     w.check_invariants(&[lost, cancelled]).await;
+}
+
+/// The defect: the reconciler looked back 24 hours, so an order whose compensation kept failing
+/// fell out of its view after a day, its alarm cleared, and the refund was never made.
+#[tokio::test]
+async fn an_unsettled_order_stays_in_the_reconcilers_view_however_old() {
+    let mut w = World::new().await;
+    let id = w.place("pm_card_visa").await;
+    w.run_to(&id, OrderStatus::Paid).await;
+    w.cancel(&id).await.unwrap();
+    w.in_flight.clear(); // every compensation attempt was lost
+    w.memory.clock.advance(Duration::days(3));
+    let reconcile = Reconcile::wire(w.memory.as_ref()).await.unwrap();
+    assert_eq!(reconcile.run().await.unwrap().unsettled, 1);
+    w.collect().await;
+    w.run_until_quiet().await;
+    assert_eq!(
+        w.payments().refunds(&id),
+        1,
+        "refunded three days late, but refunded"
+    );
+    w.check_invariants(&[id]).await;
+}
+
+/// The defect: a cancel that won the race after the carrier booked the shipment left a booked
+/// shipment for a cancelled order. Compensation now calls it off.
+#[tokio::test]
+async fn a_cancel_after_the_carrier_booked_calls_the_shipment_off() {
+    use crate::ports::Carrier;
+    let mut w = World::new().await;
+    let id = w.place("pm_card_visa").await;
+    w.run_to(&id, awaits(&SHIP)).await;
+    // ship-order booked, then lost the race to the cancel before its transition.
+    w.memory.carrier.ship(&w.order(&id).await).await.unwrap();
+    w.take(&id, SHIP.queue);
+    w.cancel(&id).await.unwrap();
+    w.run_until_quiet().await;
+    assert_eq!(w.order(&id).await.status, OrderStatus::Cancelled);
+    assert!(w.memory.carrier.shipments().is_empty(), "called off");
+    w.check_invariants(&[id]).await;
+}
+
+/// The defect: the customer was told before the write, so a redelivery after a crash between the
+/// two told them twice. The outcome is recorded first.
+#[tokio::test]
+async fn every_notice_goes_out_at_most_once_whatever_the_redeliveries() {
+    let mut w = World::new().await;
+    w.memory.store.seed_product(testing::product("p-1", 500, 2));
+    let done = w.place("pm_card_visa").await;
+    let rejected = w.place("pm_card_visa").await;
+    w.run_until_quiet().await;
+    assert_eq!(w.order(&rejected).await.status, OrderStatus::Rejected);
+    for (id, status) in [
+        (&done, OrderStatus::Shipped),
+        (&rejected, OrderStatus::Rejected),
+    ] {
+        let message = Envelope::announcing(status, id.clone(), "again", Utc::now()).unwrap();
+        for _ in 0..3 {
+            w.deliver(NOTIFY.queue, &message).await.unwrap();
+        }
+    }
+    let told = w.memory.notifier.told();
+    assert_eq!(told.len(), 2, "{told:?}");
 }
 
 /// One thing that happens to the system.
