@@ -36,7 +36,7 @@ OFFLINE_AWS := env -u AWS_PROFILE -u AWS_SESSION_TOKEN AWS_ACCESS_KEY_ID=offline
 FUNCTIONS := $(notdir $(wildcard functions/*))
 STAGE     ?= dev
 
-.PHONY: help deps rust-tools sam-deps arm64 run stop cost test lint fmt clippy deny build \
+.PHONY: help deps rust-tools sam-deps arm64 run stop cost test chaos lint fmt clippy deny build \
 	validate package sam-build deploy deploy-built
 
 help:
@@ -45,6 +45,7 @@ help:
 	@echo "make stop   stop a stack left running"
 	@echo "make cost   with make run running: time one order to COMPLETED and count what it cost"
 	@echo "make test   install what is missing, run every test (unit, property, handler, adapter, API, saga; moto + localstripe)"
+	@echo "make chaos  the fault matrix at full length (within 15 minutes): docs/reliability.md"
 	@echo "make lint   cargo fmt --check, clippy -D warnings, cargo deny, cfn-lint, sam validate --lint"
 	@echo "make package  every function as a Lambda zip for arm64 (release), with its size"
 	@echo "make sam-build  sam build of template.yaml (offline), as make deploy runs it"
@@ -93,6 +94,12 @@ build:
 
 test: deps
 	PYTHON=$(CURDIR)/$(PY) cargo test --workspace
+
+# Every scenario of the fault matrix at full length, on loopback (moto, localstripe, fault proxies);
+# progress and the report on the terminal, the functions' logs in $(LOCAL)/chaos.log.
+chaos: deps
+	@mkdir -p $(LOCAL)
+	PYTHON=$(CURDIR)/$(PY) cargo run --quiet -p system-tests --bin chaos -- $(CHAOS_FLAGS) > $(LOCAL)/chaos.log
 
 # ---------------------------------------------------------------- lint
 fmt:

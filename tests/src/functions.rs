@@ -1,5 +1,5 @@
-//! Every function of the template as one in-process Invoke API dispatch, shared by the test
-//! files that put the real handlers behind `system_tests::fake_lambda`.
+//! Every function of the template as one in-process Invoke API dispatch, for the tests and the
+//! chaos runs that put the real handlers behind [`crate::fake_lambda`].
 //!
 //! Each function is wired once from the test's environment with the same `Wire::wire` its
 //! `main` calls, like a warm container (the payment adapter, and so its circuit breaker, is one
@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::{Answer, TestEnv, as_proxy, as_sqs, repo_root};
 use futures::FutureExt;
 use local_stack::template::Template;
 use serde_json::{Value, json};
@@ -16,7 +17,6 @@ use shared::auth::authorizer::Authorizer;
 use shared::service::fulfilment::{DeadLetterHandling, Reconcile, consumers};
 use shared::sqs::{Consume, consume};
 use shared::wiring::Wire;
-use system_tests::{Answer, TestEnv, as_proxy, as_sqs, repo_root};
 
 pub type Dispatch =
     Arc<dyn Fn(String, Value) -> futures::future::BoxFuture<'static, Answer> + Send + Sync>;

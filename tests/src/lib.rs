@@ -9,6 +9,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod api;
+pub mod chaos;
+pub mod functions;
+pub mod invariants;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -32,6 +37,20 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The project's template with every queue's visibility timeout set to `seconds`, so a failed
+/// message comes back in seconds rather than minutes.
+pub fn template_with_visibility(seconds: u32) -> String {
+    let template = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    let lines: Vec<String> = template
+        .lines()
+        .map(|line| match line.split_once("VisibilityTimeout: ") {
+            Some((indent, _)) => format!("{indent}VisibilityTimeout: {seconds}"),
+            None => line.to_string(),
+        })
+        .collect();
+    lines.join("\n")
+}
+
 static MOTO: OnceCell<String> = OnceCell::const_new();
 
 /// The endpoint of the shared moto server, starting it on first use.
@@ -45,9 +64,9 @@ pub async fn moto_endpoint() -> &'static str {
     .await
 }
 
-/// Starts one of `infra/local/`'s Python servers on a free loopback port; it exits with this
-/// process (`--parent-pid`).
-fn start_server(script: &str) -> String {
+/// Starts one of `infra/local/`'s Python servers on a free loopback port with `extra` arguments;
+/// it exits with this process (`--parent-pid`).
+pub fn start_server(script: &str, extra: &[&str]) -> String {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
@@ -56,6 +75,7 @@ fn start_server(script: &str) -> String {
     let mut server = Command::new(python)
         .arg(repo_root().join("infra/local").join(script))
         .args(["--port", &port.to_string(), "--quiet"])
+        .args(extra)
         .args(["--parent-pid", &std::process::id().to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -67,7 +87,7 @@ fn start_server(script: &str) -> String {
 }
 
 async fn start_moto() -> String {
-    let endpoint = start_server("moto_server.py");
+    let endpoint = start_server("moto_server.py", &[]);
     let deadline = Instant::now() + Duration::from_secs(60);
     let config = local_stack::sdk_config(&endpoint).await;
     let client = aws_sdk_dynamodb::Client::new(&config);
@@ -95,7 +115,7 @@ pub async fn localstripe_endpoint() -> &'static str {
             {
                 return endpoint;
             }
-            let endpoint = start_server("localstripe_server.py");
+            let endpoint = start_server("localstripe_server.py", &[]);
             let http = reqwest::Client::builder().no_proxy().build().unwrap();
             let deadline = Instant::now() + Duration::from_secs(60);
             while http
@@ -131,9 +151,44 @@ pub async fn payments() -> Arc<StripePayments> {
 /// One test's own copy of everything the template declares, and the production wiring over it:
 /// the functions' ports are built exactly as in the Lambdas, only the names come from here.
 pub struct TestEnv {
+    /// Straight to the emulator: what the harness itself reads and writes with.
     pub config: SdkConfig,
     pub created: Provisioned,
+    /// Every notice the functions sent.
+    pub notices: Arc<Notices>,
     wiring: Aws<TestResources>,
+}
+
+/// The customers' notices, as the functions sent them.
+#[derive(Default)]
+pub struct Notices {
+    sent: std::sync::Mutex<Vec<(shared::domain::OrderId, String)>>,
+}
+
+impl Notices {
+    pub fn of(&self, order: &shared::domain::OrderId) -> usize {
+        self.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(id, _)| id == order)
+            .count()
+    }
+}
+
+#[async_trait::async_trait]
+impl shared::ports::Notifier for Notices {
+    async fn notify(
+        &self,
+        order: &shared::domain::Order,
+        message: &str,
+    ) -> Result<(), shared::AppError> {
+        self.sent
+            .lock()
+            .unwrap()
+            .push((order.id.clone(), message.to_string()));
+        Ok(())
+    }
 }
 
 /// The names of one test's resources, by logical id, and its settings (the template's defaults
@@ -192,7 +247,14 @@ impl TestEnv {
     /// Everything a test's own template declares, with the local payment provider's key in its
     /// secret (if it declares one) and its endpoint as `STRIPE_API_BASE`.
     pub async fn with_template(yaml: &str) -> Self {
+        Self::through(yaml, moto_endpoint().await).await
+    }
+
+    /// Like [`TestEnv::with_template`], with the functions reaching the emulator through
+    /// `endpoint` (a fault proxy in front of it); the harness itself goes straight to it.
+    pub async fn through(yaml: &str, endpoint: &str) -> Self {
         let config = local_stack::sdk_config(moto_endpoint().await).await;
+        let functions_config = local_stack::sdk_config(endpoint).await;
         let template = Template::parse(yaml).unwrap();
         let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let created = provision(&config, &template, &prefix, "local")
@@ -202,10 +264,12 @@ impl TestEnv {
             created: created.clone(),
             settings: Mutex::new(BTreeMap::new()),
         };
+        let notices = Arc::new(Notices::default());
         let env = Self {
-            wiring: Aws::new(config.clone(), resources),
+            wiring: Aws::new(functions_config, resources).with_notifier(notices.clone()),
             config,
             created,
+            notices,
         };
         env.set("STRIPE_API_BASE", localstripe_endpoint().await);
         if let Some(secret) = env.created.name(Secret::PaymentProvider.logical_id()) {
@@ -214,6 +278,16 @@ impl TestEnv {
                 .unwrap();
         }
         env
+    }
+
+    /// An SQS client straight to the emulator (the functions' own go through their endpoint).
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.config)
+    }
+
+    /// A DynamoDB client straight to the emulator.
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.config)
     }
 
     /// The production wiring over this test's resources.

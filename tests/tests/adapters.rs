@@ -275,12 +275,28 @@ fn draft(id: &str, cents: i64) -> ProductDraft {
 async fn products_are_created_replaced_and_read_in_batches_and_pages() {
     let env = TestEnv::new().await;
     let catalog = env.catalog().unwrap();
-    let (created, is_new) = catalog.put(&draft("p-1", 100), Utc::now()).await.unwrap();
+    let (created, is_new) = catalog
+        .put(&draft("p-1", 100), None, Utc::now())
+        .await
+        .unwrap();
     assert!(is_new);
     assert_eq!(created.version, 1);
-    let (replaced, is_new) = catalog.put(&draft("p-1", 150), Utc::now()).await.unwrap();
+    let blind = catalog.put(&draft("p-1", 150), None, Utc::now()).await;
+    assert!(
+        matches!(blind, Err(AppError::PreconditionRequired(_))),
+        "{blind:?}"
+    );
+    let (replaced, is_new) = catalog
+        .put(&draft("p-1", 150), Some(1), Utc::now())
+        .await
+        .unwrap();
     assert!(!is_new);
     assert_eq!((replaced.version, replaced.unit_price.amount), (2, 150));
+    let stale = catalog.put(&draft("p-1", 160), Some(1), Utc::now()).await;
+    assert!(
+        matches!(stale, Err(AppError::PreconditionFailed(_))),
+        "{stale:?}"
+    );
     assert_eq!(
         catalog
             .get(&ProductId::parse("p-1").unwrap())
@@ -291,7 +307,7 @@ async fn products_are_created_replaced_and_read_in_batches_and_pages() {
 
     for i in 2..=5 {
         catalog
-            .put(&draft(&format!("p-{i}"), 10 * i), Utc::now())
+            .put(&draft(&format!("p-{i}"), 10 * i), None, Utc::now())
             .await
             .unwrap();
     }
@@ -519,4 +535,49 @@ async fn a_short_line_is_named_and_nothing_is_taken() {
         orders.get(&order.id).await.unwrap().unwrap().status,
         OrderStatus::Pending
     );
+}
+
+/// The defect: a catalog edit set `available` unconditionally, so units reserved between an
+/// admin's read and write were handed out again. Now every reservation moves the product's
+/// version, and an edit of the version the admin read is refused.
+#[tokio::test]
+async fn a_catalog_edit_never_overwrites_stock_reserved_since_it_was_read() {
+    let env = TestEnv::new().await;
+    env.seed().await; // p-1: 100
+    let catalog = env.catalog().unwrap();
+    let p1 = ProductId::parse("p-1").unwrap();
+    let read = catalog.get(&p1).await.unwrap().unwrap();
+
+    let order = memory::order(OrderId::generate(), "c-1", Utc::now());
+    env.orders().unwrap().insert(&order, None).await.unwrap();
+    let (mut next, entry) = order
+        .transition(OrderStatus::Reserved, Utc::now(), None)
+        .unwrap();
+    next.stock_held = true;
+    let inventory = env.inventory().unwrap();
+    inventory.reserve(&order, &next, &entry).await.unwrap();
+
+    let restock = ProductDraft {
+        id: p1.clone(),
+        name: read.name.clone(),
+        unit_price: read.unit_price,
+        available: read.available + 10,
+    };
+    let edit = catalog.put(&restock, Some(read.version), Utc::now()).await;
+    assert!(
+        matches!(edit, Err(AppError::PreconditionFailed(_))),
+        "{edit:?}"
+    );
+    assert_eq!(stock_of(&env, "p-1").await, 98, "the reservation stands");
+
+    let fresh = catalog.get(&p1).await.unwrap().unwrap();
+    let restock = ProductDraft {
+        available: fresh.available + 10,
+        ..restock
+    };
+    catalog
+        .put(&restock, Some(fresh.version), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(stock_of(&env, "p-1").await, 108, "98 left + 10 restocked");
 }

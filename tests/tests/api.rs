@@ -419,6 +419,18 @@ async fn the_catalog_is_public_to_read_and_admin_only_to_change() {
             .await
             .unwrap()
             .status(),
+        428,
+        "replacing needs the version read"
+    );
+    let mut replace = put(ADMIN);
+    replace
+        .headers_mut()
+        .insert("if-match", "\"1\"".parse().unwrap());
+    assert_eq!(
+        put_product::handler::handle(&api.put, replace)
+            .await
+            .unwrap()
+            .status(),
         200
     );
 

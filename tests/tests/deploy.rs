@@ -7,8 +7,6 @@
 // Test helpers panic on unexpected values by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod functions;
-
 use std::sync::Arc;
 
 use aws_sdk_codedeploy::types::{
@@ -179,7 +177,10 @@ impl Cloud {
 }
 
 /// The stage's functions as the emulator knows them: `<prefix><binary>` invoked as `<binary>`.
-fn by_binary(prefix: String, inner: functions::Dispatch) -> functions::Dispatch {
+fn by_binary(
+    prefix: String,
+    inner: system_tests::functions::Dispatch,
+) -> system_tests::functions::Dispatch {
     Arc::new(move |name: String, payload: Value| {
         let binary = name.strip_prefix(&prefix).unwrap_or(&name).to_string();
         inner(binary, payload)
@@ -198,7 +199,7 @@ async fn every_function_of_the_template_passes_its_pre_traffic_check() {
     .unwrap();
     let cloud = Cloud::new().await;
     let prefix = format!("{}-", cloud.application);
-    let dispatch = functions::real_functions(env.clone()).await;
+    let dispatch = system_tests::functions::real_functions(env.clone()).await;
     let invoke_url = fake_lambda(by_binary(prefix.clone(), dispatch)).await;
     let template = Template::load(&repo_root().join("template.yaml")).unwrap();
     let mut checked = 0;

@@ -14,35 +14,16 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use local_stack::gateway::invoke::Invoker;
-use local_stack::gateway::{Gateway, sqs};
+use local_stack::gateway::sqs;
 use local_stack::template::Template;
 use serde_json::{Value, json};
 use shared::wiring::Wiring;
+use system_tests::api::{KEY, gateway as start_gateway};
 use system_tests::{TestEnv, fake_lambda, repo_root};
-
-mod functions;
-use functions::real_functions;
-
-async fn start_gateway(
-    template: &Template,
-    env: &TestEnv,
-    invoke_url: &str,
-    keys: Vec<String>,
-) -> String {
-    let invoker = Invoker::new(invoke_url, Duration::from_secs(30)).unwrap();
-    let gateway =
-        Arc::new(Gateway::from_template(template, &env.created.scope, invoker, keys).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(local_stack::gateway::serve(gateway, listener));
-    url
-}
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
-
-const KEY: &str = "test-client-key";
 
 /// The project's template behind a gateway, its functions in-process, the catalog and the first
 /// signing key seeded.
@@ -54,16 +35,7 @@ async fn project_api() -> (Arc<TestEnv>, String) {
 /// The project's template with 1 s visibility timeouts, so a failing message reaches its
 /// dead-letter queue in seconds rather than minutes.
 fn fast_redelivery_template() -> String {
-    let template = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
-    let lines: Vec<String> = template
-        .lines()
-        .map(|line| match line.split_once("VisibilityTimeout: ") {
-            Some((indent, _)) => format!("{indent}VisibilityTimeout: 1"),
-            None => line.to_string(),
-        })
-        .collect();
-    assert!(lines.iter().any(|l| l.ends_with("VisibilityTimeout: 1")));
-    lines.join("\n")
+    system_tests::template_with_visibility(1)
 }
 
 /// The project's API on `yaml`, with payments parked for 1 s while the provider is down; `adjust`
@@ -80,15 +52,8 @@ async fn project_api_on(yaml: &str, adjust: impl FnOnce(&TestEnv)) -> (Arc<TestE
     )
     .await
     .unwrap();
-    let invoke_url = fake_lambda(real_functions(env.clone()).await).await;
-    let template = Template::parse(yaml).unwrap();
-    let api = start_gateway(&template, &env, &invoke_url, vec![KEY.into()]).await;
-    // The queue consumers too, as `make run` polls them.
-    let invoker = Invoker::new(&invoke_url, Duration::from_secs(30)).unwrap();
-    for source in sqs::sources(&template, &env.created.scope).unwrap() {
-        tokio::spawn(sqs::run(env.sqs(), invoker.clone(), source));
-    }
-    (env, api)
+    let api = system_tests::api::serve(env.clone(), yaml).await;
+    (env, api.url)
 }
 
 /// The letters kept from one of the template's dead-letter queues.

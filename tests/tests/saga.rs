@@ -380,3 +380,148 @@ async fn aws_sdk_secretsmanager_put(env: &TestEnv, secret: &str, value: &str) {
         .await
         .unwrap();
 }
+
+/// Answers the next `count` requests under `path` at the provider itself with `status`, saved
+/// under their idempotency keys as Stripe saves its own errors.
+async fn provider_fails(path: &str, status: u16, count: u32) {
+    let base = system_tests::localstripe_endpoint().await;
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{base}/_config/chaos/faults"))
+        .json(&serde_json::json!({"status": status, "path": path, "count": count}))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The defect: Stripe replays the first answer of an idempotency key, 500s included, for a day,
+/// and the keys were fixed per intent: one 500 on confirm failed every later attempt. A key that
+/// got a 5xx is never used again, so the next attempt goes through.
+#[tokio::test]
+async fn a_provider_500_on_confirm_and_on_refund_poisons_no_key() {
+    let env = TestEnv::new().await;
+    let message = placed_order(&env).await;
+    let steps = Steps::wire(&env).await;
+    steps.walk_to(&env, &message, awaiting_payment()).await;
+    let order = env
+        .orders()
+        .unwrap()
+        .get(&message.order_id)
+        .await
+        .unwrap()
+        .unwrap();
+    // The intent exists once the step records it; fail its confirmation at the provider.
+    provider_fails("/v1/payment_intents/", 500, 1).await;
+    steps.at(awaiting_payment()).handle(&message).await.unwrap();
+    let paid = env.orders().unwrap().get(&order.id).await.unwrap().unwrap();
+    assert_eq!(paid.status, OrderStatus::Paid, "paid in the same delivery");
+
+    let caller = Caller {
+        id: CustomerId::parse("c-1").unwrap(),
+        role: Role::Customer,
+    };
+    let cancel = CancelOrder::wire(env.wiring()).await.unwrap();
+    cancel.cancel(&caller, &order.id, "corr").await.unwrap();
+    provider_fails("/v1/refunds", 500, 1).await;
+    steps
+        .at(OrderStatus::Cancelled)
+        .handle(&message)
+        .await
+        .unwrap();
+    assert_eq!(
+        provider_record(order.id.as_str()).await,
+        ProviderRecord {
+            charges: 1,
+            refunds: 1
+        },
+        "refunded once, despite the 500"
+    );
+}
+
+/// An intent as the provider has it now.
+async fn provider_intent(id: &str) -> serde_json::Value {
+    let base = system_tests::localstripe_endpoint().await;
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{base}/v1/payment_intents/{id}"))
+        .bearer_auth(system_tests::STRIPE_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The defect: a card that asks for authentication (3-D Secure) left its intent waiting at
+/// `requires_action` for good, so the customer could still complete it, and be charged, for an
+/// order that had failed. The payment fails and compensation cancels the intent.
+#[tokio::test]
+async fn a_card_asking_for_authentication_fails_the_payment_and_its_intent_is_cancelled() {
+    let env = TestEnv::new().await;
+    env.seed().await;
+    let before = stock(&env).await;
+    let mut order = shared::testing::order(OrderId::generate(), "c-1", Utc::now());
+    order.payment_method =
+        shared::domain::PaymentMethod::parse("pm_card_authenticationRequired").unwrap();
+    env.orders().unwrap().insert(&order, None).await.unwrap();
+    let message = Envelope::announcing(order.status, order.id.clone(), "corr", Utc::now()).unwrap();
+    let steps = Steps::wire(&env).await;
+    steps
+        .walk_to(&env, &message, OrderStatus::PaymentFailed)
+        .await;
+    let failed = env.orders().unwrap().get(&order.id).await.unwrap().unwrap();
+    let intent = failed.payment.as_ref().unwrap().intent_id.clone();
+    assert_eq!(provider_intent(&intent).await["status"], "requires_action");
+
+    steps
+        .at(OrderStatus::PaymentFailed)
+        .handle(&message)
+        .await
+        .unwrap();
+    let settled = env.orders().unwrap().get(&order.id).await.unwrap().unwrap();
+    assert_eq!(settled.payment.unwrap().state, PaymentState::Voided);
+    assert_eq!(provider_intent(&intent).await["status"], "canceled");
+    assert_eq!(stock(&env).await, before, "the stock is back");
+}
+
+/// An intent that is not the order's (another amount, another order) is never confirmed: the
+/// adapter reads it first and refuses, whatever the message said.
+#[tokio::test]
+async fn an_intent_that_is_not_the_orders_is_never_confirmed() {
+    let endpoint = system_tests::localstripe_endpoint().await;
+    let payments = StripePayments::new(
+        endpoint,
+        system_tests::STRIPE_KEY.into(),
+        Resilience::default(),
+    )
+    .unwrap();
+    let order = shared::testing::order(OrderId::generate(), "c-1", Utc::now());
+    let intent = shared::ports::Payments::start(&payments, &order)
+        .await
+        .unwrap();
+    let other = shared::testing::order(OrderId::generate(), "c-1", Utc::now());
+    let mut dearer = order.clone();
+    dearer.total.amount += 1;
+    for wrong in [&other, &dearer] {
+        let refused = shared::ports::Payments::confirm(&payments, wrong, &intent).await;
+        assert!(
+            matches!(refused, Err(AppError::Internal { .. })),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(
+        provider_intent(&intent).await["status"],
+        "requires_confirmation",
+        "never confirmed"
+    );
+    let charged = shared::ports::Payments::confirm(&payments, &order, &intent).await;
+    assert!(
+        matches!(charged, Ok(shared::ports::Charge::Charged)),
+        "{charged:?}"
+    );
+}
