@@ -210,29 +210,12 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-/// An account with its failed-login state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
-    pub user: User,
-    pub failed_logins: u32,
-    pub locked_until: Option<DateTime<Utc>>,
-}
-
 #[async_trait]
 pub trait UserRepository: Send + Sync {
     /// Creates the account unless one exists for the email; returns whether it did.
     async fn create(&self, user: &User) -> Result<bool, AppError>;
 
-    async fn find(&self, email: &Email) -> Result<Option<Account>, AppError>;
-
-    /// Counts a failed login; returns the failures counted so far.
-    async fn login_failed(&self, email: &Email) -> Result<u32, AppError>;
-
-    /// Locks the account until `until` and resets the count.
-    async fn lock(&self, email: &Email, until: DateTime<Utc>) -> Result<(), AppError>;
-
-    /// Clears failures and any lock after a successful login.
-    async fn login_succeeded(&self, email: &Email) -> Result<(), AppError>;
+    async fn find(&self, email: &Email) -> Result<Option<User>, AppError>;
 }
 
 /// Where the signing key set is kept (Secrets Manager).
@@ -242,11 +225,26 @@ pub trait KeyStore: Send + Sync {
     async fn save(&self, keys: &KeySet) -> Result<(), AppError>;
 }
 
+/// A subject's hits in the current fixed window and in the window just before it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hits {
+    pub current: u64,
+    pub previous: u64,
+}
+
 /// Counters shared by every instance of every function (the rate limit table).
 #[async_trait]
 pub trait RateCounter: Send + Sync {
-    /// Adds one hit to `key` and returns the hits so far; the counter may vanish after `expires_at`.
-    async fn hit(&self, key: &str, expires_at: DateTime<Utc>) -> Result<u64, AppError>;
+    /// Adds one hit to `subject` in the window that starts at `window` (epoch seconds; windows
+    /// are `length` seconds long) and returns its hits in that window and the one before. The
+    /// counts may vanish after `expires_at`.
+    async fn hit(
+        &self,
+        subject: &str,
+        window: i64,
+        length: i64,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Hits, AppError>;
 }
 
 /// What a reservation attempt came to.

@@ -79,10 +79,17 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str) -> Self {
+        Self::from_address(base, std::net::Ipv4Addr::LOCALHOST)
+    }
+
+    /// A client whose requests come from `address` (any of 127.0.0.0/8 is loopback), so the
+    /// gateway sees another source, as it would another customer's network.
+    pub fn from_address(base: &str, address: std::net::Ipv4Addr) -> Self {
         Self {
             base: base.to_string(),
             http: reqwest::Client::builder()
                 .no_proxy()
+                .local_address(std::net::IpAddr::V4(address))
                 .timeout(Duration::from_secs(60))
                 .build()
                 .unwrap(),

@@ -375,7 +375,7 @@ async fn the_table_probe_passes_for_a_table_and_fails_for_a_missing_one() {
 }
 
 #[tokio::test]
-async fn accounts_count_failures_lock_and_clear_on_the_real_table() {
+async fn accounts_are_one_per_email_on_the_real_table() {
     use shared::auth::{Email, Password};
     let env = TestEnv::new().await;
     let users = env.users().unwrap();
@@ -392,33 +392,38 @@ async fn accounts_count_failures_lock_and_clear_on_the_real_table() {
             .unwrap(),
         "one account per email"
     );
+    let found = users.find(&email).await.unwrap().unwrap();
+    assert_eq!(found.role, shared::domain::Role::Admin);
+    let other = Email::parse("nobody@example.com").unwrap();
+    assert!(users.find(&other).await.unwrap().is_none());
+}
 
-    assert_eq!(users.login_failed(&email).await.unwrap(), 1);
-    assert_eq!(users.login_failed(&email).await.unwrap(), 2);
-    let until = Utc::now() + Duration::minutes(15);
-    users.lock(&email, until).await.unwrap();
-    let account = users.find(&email).await.unwrap().unwrap();
-    assert_eq!(
-        (account.failed_logins, account.user.role),
-        (0, shared::domain::Role::Admin)
-    );
-    assert_eq!(
-        account.locked_until.map(|t| t.timestamp()),
-        Some(until.timestamp())
-    );
-    users.login_succeeded(&email).await.unwrap();
-    assert_eq!(
-        users.find(&email).await.unwrap().unwrap().locked_until,
-        None
-    );
-    assert_eq!(
-        users
-            .login_failed(&Email::parse("nobody@example.com").unwrap())
-            .await
-            .unwrap(),
-        0,
-        "no account, nothing counted"
-    );
+#[tokio::test]
+async fn concurrent_hits_on_the_real_counter_table_each_get_their_own_count() {
+    // What makes the login throttle hold under a burst: each hit is one atomic ADD, so 40 at
+    // once see 1..=40, never the same number twice.
+    let env = TestEnv::new().await;
+    let counter = env.rate_counter().unwrap();
+    let expires = Utc::now() + Duration::minutes(5);
+    let (window, length) = (1_800_000_000, 900);
+    let hits = futures::future::join_all(
+        (0..40).map(|_| counter.hit("login#burst", window, length, expires)),
+    )
+    .await;
+    let mut counts: Vec<u64> = hits.into_iter().map(|h| h.unwrap().current).collect();
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=40).collect::<Vec<u64>>());
+    // The next window starts at zero and sees this one's count; the one after forgets it.
+    let next = counter
+        .hit("login#burst", window + length, length, expires)
+        .await
+        .unwrap();
+    assert_eq!((next.current, next.previous), (1, 40));
+    let after = counter
+        .hit("login#burst", window + 2 * length, length, expires)
+        .await
+        .unwrap();
+    assert_eq!((after.current, after.previous), (1, 1));
 }
 
 #[tokio::test]

@@ -603,6 +603,169 @@ async fn a_burst_beyond_the_order_creation_throttle_gets_429s() {
     );
 }
 
+/// The authorizer's answers by token: `allow`, `deny` (an explicit deny), `broken` (a crash), any
+/// other an `Unauthorized`; every function answers a malformed proxy result.
+fn scripted_lambda() -> futures::future::BoxFuture<'static, String> {
+    fake_lambda(Arc::new(|name: String, event: Value| {
+        async move {
+            if name != "authorizer" {
+                return Ok(json!({"statusCode": "not a number"}));
+            }
+            let policy = |effect: &str| {
+                json!({"principalId": "usr_1", "policyDocument": {"Version": "2012-10-17",
+                    "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": "*"}]}})
+            };
+            match event["authorizationToken"].as_str() {
+                Some("Bearer allow") => Ok(policy("Allow")),
+                Some("Bearer deny") => Ok(policy("Deny")),
+                Some("Bearer broken") => Err(json!({"errorMessage": "boom"})),
+                _ => Err(json!({"errorMessage": "Unauthorized"})),
+            }
+        }
+        .boxed()
+    }))
+    .boxed()
+}
+
+#[tokio::test]
+async fn every_error_the_gateway_answers_itself_is_problem_json_with_the_request_id() {
+    let env = TestEnv::new().await;
+    let invoke_url = scripted_lambda().await;
+    let template = Template::load(&repo_root().join("template.yaml")).unwrap();
+    let api = start_gateway(&template, &env, &invoke_url, vec![KEY.into()]).await;
+    let client = http();
+    let call = |method: &str, path: &str, key: Option<&str>, token: Option<&str>, body: Vec<u8>| {
+        let mut request = client.request(method.parse().unwrap(), format!("{api}{path}"));
+        if let Some(key) = key {
+            request = request.header("x-api-key", key);
+        }
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        request.body(body).send()
+    };
+    let cases = [
+        (
+            "GET",
+            "/no/such/route",
+            Some(KEY),
+            None,
+            vec![],
+            404,
+            "/problems/not-found",
+        ),
+        (
+            "GET",
+            "/products",
+            None,
+            None,
+            vec![],
+            403,
+            "/problems/invalid-api-key",
+        ),
+        (
+            "GET",
+            "/products",
+            Some("wrong"),
+            None,
+            vec![],
+            403,
+            "/problems/invalid-api-key",
+        ),
+        (
+            "GET",
+            "/orders",
+            Some(KEY),
+            None,
+            vec![],
+            401,
+            "/problems/unauthenticated",
+        ),
+        (
+            "GET",
+            "/orders",
+            Some(KEY),
+            Some("forged"),
+            vec![],
+            401,
+            "/problems/unauthenticated",
+        ),
+        (
+            "GET",
+            "/orders",
+            Some(KEY),
+            Some("deny"),
+            vec![],
+            403,
+            "/problems/forbidden",
+        ),
+        (
+            "GET",
+            "/orders",
+            Some(KEY),
+            Some("broken"),
+            vec![],
+            500,
+            "/problems/unavailable",
+        ),
+        (
+            "GET",
+            "/orders",
+            Some(KEY),
+            Some("allow"),
+            vec![],
+            502,
+            "/problems/unavailable",
+        ),
+        (
+            "POST",
+            "/orders",
+            Some(KEY),
+            Some("allow"),
+            vec![b'x'; 10 * 1024 * 1024 + 1],
+            413,
+            "/problems/payload-too-large",
+        ),
+    ];
+    for (method, path, key, token, body, status, kind) in cases {
+        let response = call(method, path, key, token, body).await.unwrap();
+        let what = format!("{method} {path} key={key:?} token={token:?}");
+        assert_eq!(response.status(), status, "{what}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{what}"
+        );
+        let request_id = response.headers()["x-amzn-requestid"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["type"], kind, "{what}: {problem}");
+        assert_eq!(problem["requestId"], request_id.as_str(), "{what}");
+        assert!(
+            problem["title"].is_string() && problem["detail"].is_string(),
+            "{what}"
+        );
+    }
+    // Throttled: the order creation burst (20) spent at once.
+    let burst = (0..40).map(|_| call("POST", "/orders", Some(KEY), Some("allow"), b"{}".to_vec()));
+    let throttled = futures::future::join_all(burst)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .find(|r| r.status() == 429)
+        .expect("a 429 past the burst");
+    assert_eq!(
+        throttled.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert_eq!(throttled.headers()["retry-after"], "1");
+    let problem: Value = throttled.json().await.unwrap();
+    assert_eq!(problem["type"], "/problems/rate-limited");
+    assert_eq!(problem["status"], 429);
+}
+
 const AUTH_TEMPLATE: &str = r#"
 Resources:
   Api:

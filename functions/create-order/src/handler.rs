@@ -13,7 +13,7 @@ pub type Deps = Authenticated<PlaceOrder>;
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
     http::serve_caller(req, &deps.limit, |req, info, caller| async move {
-        let key = http::header(&req, "idempotency-key")?
+        let key = http::header(&req, "Idempotency-Key")?
             .map(|raw| {
                 IdempotencyKey::parse(raw).map_err(|e| AppError::invalid("Idempotency-Key", e))
             })

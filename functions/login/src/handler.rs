@@ -1,23 +1,28 @@
-//! 200 `{"token","tokenType":"Bearer","expiresIn"}`; 401 for any failure, alike.
+//! 200 `{"token","tokenType":"Bearer","expiresIn"}`; 401 for any failure, alike; 429 with
+//! `Retry-After` past the attempts of this account from this address, or of this address.
 
 use std::convert::Infallible;
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::http;
-use shared::service::accounts::{Credentials, Login};
+use shared::service::accounts::{Counted, Credentials, Login};
 
 pub type Deps = Login;
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
-    http::serve(req, |req, _| async move {
-        let credentials: Credentials = http::json_body(&req)?;
-        let issued = deps.login(&credentials).await?;
-        Ok(http::with_header(
-            http::json(StatusCode::OK, &issued),
-            "cache-control",
-            "no-store",
-        ))
+    http::serve_counted(req, |req, source| async move {
+        let credentials: Credentials = match http::json_body(&req) {
+            Ok(credentials) => credentials,
+            Err(err) => return Counted::refused(err),
+        };
+        deps.login(&credentials, &source).await.map(|issued| {
+            http::with_header(
+                http::json(StatusCode::OK, &issued),
+                "cache-control",
+                "no-store",
+            )
+        })
     })
     .await
 }

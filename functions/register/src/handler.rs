@@ -1,22 +1,27 @@
-//! 201 `{"email"}` for a new and an existing account alike; 400 naming `email` or `password`.
+//! 201 `{"email"}` for a new and an existing account alike; 400 naming `email` or `password`;
+//! 429 with `Retry-After` past the sign-ups of this address.
 
 use std::convert::Infallible;
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::http;
-use shared::service::accounts::{Credentials, Registration};
+use shared::service::accounts::{Counted, Credentials, Registration};
 
 pub type Deps = Registration;
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
-    http::serve(req, |req, _| async move {
-        let credentials: Credentials = http::json_body(&req)?;
-        let email = deps.register(&credentials).await?;
-        Ok(http::json(
-            StatusCode::CREATED,
-            &serde_json::json!({"email": email.as_str()}),
-        ))
+    http::serve_counted(req, |req, source| async move {
+        let credentials: Credentials = match http::json_body(&req) {
+            Ok(credentials) => credentials,
+            Err(err) => return Counted::refused(err),
+        };
+        deps.register(&credentials, &source).await.map(|email| {
+            http::json(
+                StatusCode::CREATED,
+                &serde_json::json!({"email": email.as_str()}),
+            )
+        })
     })
     .await
 }

@@ -14,15 +14,53 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use crate::domain::Invalid;
 use crate::error::AppError;
 
-/// A normalised email address: trimmed, lowercase, `local@domain.tld`.
+/// A normalised email address, `local@domain.tld`: trimmed, NFKC-normalised and case-folded
+/// (Unicode's full folding, so `ADA@`, `ａｄａ@` and `ada@` are one account, and `é` typed as
+/// one code point or as `e` plus an accent is one letter). Invisible characters are refused
+/// rather than dropped: bidi controls, zero-width and other format characters, and controls,
+/// so no two accounts can differ only by what nobody sees.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
+/// Characters that change how text shows without showing themselves (Unicode's bidi controls
+/// and the default-ignorable format characters).
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'..='\u{1160}'
+                | '\u{17B4}'..='\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFFB}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
+}
+
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let email = raw.trim().to_lowercase();
+        use unicode_normalization::UnicodeNormalization;
         let invalid = || Invalid("must be an email address such as ada@example.com".into());
-        if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if raw.len() > 1024 {
+            return Err(invalid());
+        }
+        if raw.chars().any(is_invisible) {
+            return Err(Invalid(
+                "must not contain invisible, control or text-direction characters".into(),
+            ));
+        }
+        let folded = caseless::default_case_fold_str(&raw.trim().nfkc().collect::<String>());
+        let email: String = folded.nfkc().collect();
+        if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || is_invisible(c)) {
             return Err(invalid());
         }
         let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
@@ -136,6 +174,38 @@ pub async fn verify(password: &str, stored: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn look_alike_emails_are_one_account_or_refused() {
+        let ada = Email::parse("ada@example.com").unwrap();
+        for same in [
+            "ADA@EXAMPLE.COM",
+            "\u{FF21}da@example.com", // fullwidth A
+            "Ada@Example.com ",
+        ] {
+            assert_eq!(Email::parse(same).unwrap(), ada, "{same:?}");
+        }
+        assert_eq!(
+            Email::parse("Jose\u{0301}@example.com").unwrap(),
+            Email::parse("jos\u{00E9}@example.com").unwrap(),
+            "decomposed and composed accents"
+        );
+        assert_eq!(
+            Email::parse("STRASSE@example.com").unwrap(),
+            Email::parse("stra\u{00DF}e@example.com").unwrap(),
+            "full case folding"
+        );
+        for hidden in [
+            "ada\u{200B}@example.com",      // zero-width space
+            "ada\u{202E}moc.elpmaxe@x.com", // right-to-left override
+            "ad\u{00AD}a@example.com",      // soft hyphen
+            "ada\u{0007}@example.com",
+            "ada@exa\u{2066}mple.com",
+        ] {
+            let refused = Email::parse(hidden).unwrap_err();
+            assert!(refused.0.contains("invisible"), "{hidden:?}: {refused:?}");
+        }
+    }
 
     #[test]
     fn emails_are_normalised_and_checked() {

@@ -23,7 +23,8 @@ use tracing::Instrument;
 use crate::config::ConfigError;
 use crate::domain::{Caller, CustomerId, Invalid, Role};
 use crate::error::AppError;
-use crate::service::limits::RateLimit;
+use crate::service::accounts::Counted;
+use crate::service::limits::{Quota, RateLimit, Source};
 use crate::wiring::{Wire, Wiring};
 
 /// What an authenticated route holds: the per-user rate limit, and the use case it serves.
@@ -132,19 +133,50 @@ where
         let response = handler(req, info.clone(), caller)
             .await
             .unwrap_or_else(|err| problem(&err, &info));
-        let response = with_header(response, "x-ratelimit-limit", &quota.limit.to_string());
-        let response = with_header(
-            response,
-            "x-ratelimit-remaining",
-            &quota.remaining.to_string(),
-        );
-        Ok(with_header(
-            response,
-            "x-ratelimit-reset",
-            &quota.reset_at.to_string(),
-        ))
+        Ok(with_quota(response, &quota))
     })
     .await
+}
+
+/// Like [`serve`], for the routes that count a caller's source address themselves (sign-up and
+/// login, which have no signed-in user to count): the handler's answer, errors included, carries
+/// the `X-RateLimit-*` headers of what it was counted against.
+pub async fn serve_counted<F, Fut>(req: Request, handler: F) -> Result<Response<Body>, Infallible>
+where
+    F: FnOnce(Request, Source) -> Fut,
+    Fut: Future<Output = Counted<Response<Body>>>,
+{
+    serve(req, |req, info| async move {
+        let source = source(&req);
+        let counted = handler(req, source).await;
+        let response = counted.outcome.unwrap_or_else(|err| problem(&err, &info));
+        Ok(match counted.quota {
+            Some(quota) => with_quota(response, &quota),
+            None => response,
+        })
+    })
+    .await
+}
+
+/// Adds `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (epoch seconds).
+pub fn with_quota(response: Response<Body>, quota: &Quota) -> Response<Body> {
+    let response = with_header(response, "x-ratelimit-limit", &quota.limit.to_string());
+    let response = with_header(
+        response,
+        "x-ratelimit-remaining",
+        &quota.remaining.to_string(),
+    );
+    with_header(response, "x-ratelimit-reset", &quota.reset_at.to_string())
+}
+
+/// The address API Gateway saw the request come from (`requestContext.identity.sourceIp`).
+pub fn source(req: &Request) -> Source {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => {
+            Source::from_ip(ctx.identity.source_ip.as_deref().unwrap_or_default())
+        }
+        _ => Source::from_ip(""),
+    }
 }
 
 /// The authenticated caller, from the authorizer context that API Gateway adds to the event
@@ -186,7 +218,8 @@ pub fn query_param<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
         .filter(|v| !v.is_empty())
 }
 
-/// A header, if present; a value that is not visible ASCII is refused with the header's name.
+/// A header, if present, by its documented name (matched case-insensitively); a value that is
+/// not visible ASCII is refused naming the header as documented.
 pub fn header<'r>(req: &'r Request, name: &str) -> Result<Option<&'r str>, AppError> {
     match req.headers().get(name) {
         None => Ok(None),

@@ -70,7 +70,7 @@ pub fn versioned_json<T: Serialize>(
 /// The version `If-Match` names (`"7"`), if the request has one; anything else is refused naming
 /// the header.
 pub fn if_match_version(req: &Request) -> Result<Option<u64>, crate::AppError> {
-    let Some(raw) = super::header(req, "if-match")? else {
+    let Some(raw) = super::header(req, "If-Match")? else {
         return Ok(None);
     };
     raw.trim()

@@ -12,8 +12,8 @@ use crate::auth::{Email, IssuedToken, Password, credentials};
 use crate::config::ConfigError;
 use crate::domain::Role;
 use crate::error::{AppError, FieldError};
-use crate::ports::Clock;
-use crate::ports::{KeyStore, User, UserRepository};
+use crate::ports::{Clock, KeyStore, User, UserRepository};
+use crate::service::limits::{Budget, Quota, Source, Throttle};
 use crate::wiring::{Wire, Wiring};
 
 /// The body of `POST /auth/register` and `POST /auth/login`.
@@ -24,16 +24,59 @@ pub struct Credentials {
     pub password: String,
 }
 
-/// Failed logins in a row that lock an account.
-pub const MAX_FAILURES: u32 = 5;
-/// How long a locked account refuses logins.
-pub const LOCKOUT: Duration = Duration::minutes(15);
+/// Login attempts per account from one source in [`LOGIN_WINDOW`] (default; `LOGIN_LIMIT_PER_ACCOUNT`).
+pub const LOGIN_PER_ACCOUNT_AND_SOURCE: u32 = 5;
+/// Login attempts from one source, whatever the account, in [`LOGIN_WINDOW`]
+/// (default; `LOGIN_LIMIT_PER_SOURCE`): what stops one password tried over many accounts.
+pub const LOGIN_PER_SOURCE: u32 = 50;
+pub const LOGIN_WINDOW: Duration = Duration::minutes(15);
+/// Sign-ups from one source in [`REGISTER_WINDOW`] (default; `REGISTER_LIMIT_PER_SOURCE`).
+pub const REGISTER_PER_SOURCE: u32 = 10;
+pub const REGISTER_WINDOW: Duration = Duration::hours(1);
 /// Longer passwords are refused before hashing, so nobody makes the service hash megabytes.
 const MAX_LOGIN_PASSWORD: usize = 1024;
+
+fn budget(
+    from: &dyn Wiring,
+    name: &'static str,
+    default: u32,
+    window: Duration,
+) -> Result<Budget, ConfigError> {
+    let limit = from.number(name, u64::from(default))?;
+    Ok(Budget::per(
+        u32::try_from(limit).unwrap_or(u32::MAX),
+        window,
+    ))
+}
+
+/// An answer and the quota it was counted against (none when it was refused before counting).
+pub struct Counted<T> {
+    pub quota: Option<Quota>,
+    pub outcome: Result<T, AppError>,
+}
+
+impl<T> Counted<T> {
+    /// Refused before anything was counted.
+    pub fn refused(err: AppError) -> Self {
+        Self {
+            quota: None,
+            outcome: Err(err),
+        }
+    }
+
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Counted<U> {
+        Counted {
+            quota: self.quota,
+            outcome: self.outcome.map(f),
+        }
+    }
+}
 
 /// Signing up.
 pub struct Registration {
     pub users: Arc<dyn UserRepository>,
+    pub throttle: Throttle,
+    pub per_source: Budget,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -42,21 +85,44 @@ impl Wire for Registration {
     async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
         Ok(Self {
             users: from.users()?,
+            throttle: Throttle::new(from.rate_counter()?),
+            per_source: budget(
+                from,
+                "REGISTER_LIMIT_PER_SOURCE",
+                REGISTER_PER_SOURCE,
+                REGISTER_WINDOW,
+            )?,
             clock: from.clock(),
         })
     }
 }
 
 impl Registration {
-    pub async fn register(&self, credentials: &Credentials) -> Result<Email, AppError> {
-        register(self.users.as_ref(), credentials, self.clock.now()).await
+    /// Counted per source before anything else, so a flood of bad requests spends the budget too.
+    pub async fn register(&self, credentials: &Credentials, source: &Source) -> Counted<Email> {
+        let now = self.clock.now();
+        let hits = [(format!("register#{source}"), self.per_source)];
+        let quota = match self.throttle.take(&hits, now).await {
+            Ok(quota) => quota,
+            Err(err) => {
+                tracing::warn!(%source, "sign-up throttled");
+                return Counted::refused(err);
+            }
+        };
+        Counted {
+            quota: Some(quota),
+            outcome: register(self.users.as_ref(), credentials, now).await,
+        }
     }
 }
 
-/// Logging in: the password checked, a token issued.
+/// Logging in: the attempt counted, the password checked, a token issued.
 pub struct Login {
     pub users: Arc<dyn UserRepository>,
     pub keys: KeyRing,
+    pub throttle: Throttle,
+    pub per_account_and_source: Budget,
+    pub per_source: Budget,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -66,20 +132,63 @@ impl Wire for Login {
         Ok(Self {
             users: from.users()?,
             keys: KeyRing::wire(from).await?,
+            throttle: Throttle::new(from.rate_counter()?),
+            per_account_and_source: budget(
+                from,
+                "LOGIN_LIMIT_PER_ACCOUNT",
+                LOGIN_PER_ACCOUNT_AND_SOURCE,
+                LOGIN_WINDOW,
+            )?,
+            per_source: budget(
+                from,
+                "LOGIN_LIMIT_PER_SOURCE",
+                LOGIN_PER_SOURCE,
+                LOGIN_WINDOW,
+            )?,
             clock: from.clock(),
         })
     }
 }
 
 impl Login {
-    pub async fn login(&self, credentials: &Credentials) -> Result<IssuedToken, AppError> {
-        login(
-            self.users.as_ref(),
-            &self.keys,
-            credentials,
-            self.clock.now(),
-        )
-        .await
+    /// Every attempt is counted (atomically, before the password is hashed) per account and
+    /// source and per source; past either budget the answer is 429 with `Retry-After`, and the
+    /// password is not checked at all, so no burst gets more guesses evaluated than the budget.
+    ///
+    /// There is no lock: a stranger spending an account's budget from their address does not
+    /// stop its owner, who comes from another. Budgets are counted by the email as typed
+    /// (normalised), whether or not it has an account, so a throttled answer tells nothing either.
+    pub async fn login(&self, credentials: &Credentials, source: &Source) -> Counted<IssuedToken> {
+        let now = self.clock.now();
+        let email = match Email::parse(&credentials.email) {
+            Ok(email) => email,
+            Err(e) => return Counted::refused(AppError::invalid("email", e)),
+        };
+        let hits = [
+            (
+                format!("login#{source}#{email}"),
+                self.per_account_and_source,
+            ),
+            (format!("login#{source}"), self.per_source),
+        ];
+        let quota = match self.throttle.take(&hits, now).await {
+            Ok(quota) => quota,
+            Err(err) => {
+                tracing::warn!(%source, "login throttled");
+                return Counted::refused(err);
+            }
+        };
+        Counted {
+            quota: Some(quota),
+            outcome: login(
+                self.users.as_ref(),
+                &self.keys,
+                &email,
+                &credentials.password,
+                now,
+            )
+            .await,
+        }
     }
 }
 
@@ -111,45 +220,25 @@ pub async fn register(
     Ok(email)
 }
 
-/// Checks the password and issues a token. Five failures in a row lock the account for 15
-/// minutes; every failure, for whatever reason, gets the same answer.
+/// Checks the password and issues a token. An unknown account is checked against a dummy hash,
+/// so it takes the same time and gets the same answer as a wrong password.
 pub async fn login(
     users: &dyn UserRepository,
     keys: &KeyRing,
-    credentials: &Credentials,
+    email: &Email,
+    password: &str,
     now: DateTime<Utc>,
 ) -> Result<IssuedToken, AppError> {
-    let email = Email::parse(&credentials.email).map_err(|e| AppError::invalid("email", e))?;
-    if credentials.password.len() > MAX_LOGIN_PASSWORD {
+    if password.len() > MAX_LOGIN_PASSWORD {
         return Err(AppError::InvalidCredentials);
     }
-    let account = users.find(&email).await?;
-    let locked = account
-        .as_ref()
-        .and_then(|a| a.locked_until)
-        .is_some_and(|until| until > now);
-    let exists = account.is_some();
-    let stored = account
-        .as_ref()
-        .filter(|_| !locked)
-        .map(|a| a.user.password_hash.as_str());
-    let matched = credentials::verify(&credentials.password, stored).await;
-    let Some(account) = account.filter(|_| matched) else {
-        if exists && !locked {
-            let failures = users.login_failed(&email).await?;
-            if failures >= MAX_FAILURES {
-                users.lock(&email, now + LOCKOUT).await?;
-                tracing::warn!("account locked after repeated failed logins");
-            }
-        }
+    let user = users.find(email).await?;
+    let stored = user.as_ref().map(|u| u.password_hash.as_str());
+    if !credentials::verify(password, stored).await {
         return Err(AppError::InvalidCredentials);
-    };
-    if account.failed_logins > 0 || account.locked_until.is_some() {
-        users.login_succeeded(&email).await?;
     }
-    keys.tokens()
-        .await?
-        .issue(&account.user.id, account.user.role, now)
+    let user = user.ok_or(AppError::InvalidCredentials)?;
+    keys.tokens().await?.issue(&user.id, user.role, now)
 }
 
 /// Creates an admin account: for operators (`order-admin create-admin`), never reachable through
@@ -190,9 +279,15 @@ mod tests {
     use crate::auth::keys::KeySet;
     use crate::auth::tokens::TokenPolicy;
     use crate::ports::KeyStore;
-    use crate::testing::MemoryStore;
+    use crate::testing::{FixedClock, MemoryStore};
 
-    async fn setup() -> (Arc<MemoryStore>, KeyRing) {
+    struct World {
+        clock: Arc<FixedClock>,
+        login: Login,
+        registration: Registration,
+    }
+
+    async fn world() -> World {
         let store = Arc::new(MemoryStore::new());
         store
             .save(&KeySet::default().rotated("k1").unwrap())
@@ -203,8 +298,26 @@ mod tests {
             audience: "a".into(),
             lifetime: Duration::minutes(15),
         };
-        let ring = KeyRing::new(store.clone(), policy);
-        (store, ring)
+        // Now, so the tokens it issues verify against the real clock.
+        let clock = Arc::new(FixedClock::new(Utc::now()));
+        let throttle = Throttle::new(store.clone());
+        World {
+            login: Login {
+                users: store.clone(),
+                keys: KeyRing::new(store.clone(), policy),
+                throttle: throttle.clone(),
+                per_account_and_source: Budget::per(LOGIN_PER_ACCOUNT_AND_SOURCE, LOGIN_WINDOW),
+                per_source: Budget::per(LOGIN_PER_SOURCE, LOGIN_WINDOW),
+                clock: clock.clone(),
+            },
+            registration: Registration {
+                users: store.clone(),
+                throttle,
+                per_source: Budget::per(REGISTER_PER_SOURCE, REGISTER_WINDOW),
+                clock: clock.clone(),
+            },
+            clock,
+        }
     }
 
     fn creds(email: &str, password: &str) -> Credentials {
@@ -214,77 +327,69 @@ mod tests {
         }
     }
 
+    const ADA: &str = "ada@example.com";
+    const GOOD: &str = "correct horse battery";
+
+    fn from(ip: &str) -> Source {
+        Source::from_ip(ip)
+    }
+
+    impl World {
+        async fn sign_up(&self, email: &str, password: &str) -> Result<Email, AppError> {
+            self.registration
+                .register(&creds(email, password), &from("198.51.100.1"))
+                .await
+                .outcome
+        }
+
+        async fn log_in(
+            &self,
+            email: &str,
+            password: &str,
+            source: &str,
+        ) -> Result<IssuedToken, AppError> {
+            self.login
+                .login(&creds(email, password), &from(source))
+                .await
+                .outcome
+        }
+    }
+
     #[tokio::test]
     async fn a_registered_customer_logs_in_and_gets_a_customer_token() {
-        let (store, ring) = setup().await;
-        let now = Utc::now();
-        register(
-            store.as_ref(),
-            &creds(" Ada@Example.com", "correct horse battery"),
-            now,
-        )
-        .await
-        .unwrap();
-        let issued = login(
-            store.as_ref(),
-            &ring,
-            &creds("ada@example.com", "correct horse battery"),
-            now,
-        )
-        .await
-        .unwrap();
-        let claims = ring.tokens().await.unwrap().verify(&issued.token).unwrap();
+        let w = world().await;
+        w.sign_up(" Ada@Example.com", GOOD).await.unwrap();
+        let issued = w.log_in(ADA, GOOD, "203.0.113.1").await.unwrap();
+        let claims = w
+            .login
+            .keys
+            .tokens()
+            .await
+            .unwrap()
+            .verify(&issued.token)
+            .unwrap();
         assert_eq!(claims.role, "customer");
         assert!(claims.sub.starts_with("usr_"));
     }
 
     #[tokio::test]
     async fn registering_an_existing_email_answers_the_same_and_changes_nothing() {
-        let (store, ring) = setup().await;
-        let now = Utc::now();
-        let first = register(
-            store.as_ref(),
-            &creds("ada@example.com", "correct horse battery"),
-            now,
-        )
-        .await
-        .unwrap();
-        let second = register(
-            store.as_ref(),
-            &creds("ada@example.com", "attacker's password!"),
-            now,
-        )
-        .await
-        .unwrap();
+        let w = world().await;
+        let first = w.sign_up(ADA, GOOD).await.unwrap();
+        let second = w.sign_up(ADA, "attacker's password!").await.unwrap();
         assert_eq!(first, second);
         assert!(
-            login(
-                store.as_ref(),
-                &ring,
-                &creds("ada@example.com", "attacker's password!"),
-                now
-            )
-            .await
-            .is_err()
+            w.log_in(ADA, "attacker's password!", "203.0.113.1")
+                .await
+                .is_err()
         );
-        assert!(
-            login(
-                store.as_ref(),
-                &ring,
-                &creds("ada@example.com", "correct horse battery"),
-                now
-            )
-            .await
-            .is_ok()
-        );
+        assert!(w.log_in(ADA, GOOD, "203.0.113.1").await.is_ok());
     }
 
     #[tokio::test]
     async fn bad_registrations_name_their_fields() {
-        let (store, _) = setup().await;
-        let Err(AppError::Invalid(errors)) =
-            register(store.as_ref(), &creds("nope", "short"), Utc::now()).await
-        else {
+        let w = world().await;
+        let Err(AppError::Invalid(errors)) = w.sign_up("nope", "short").await else {
             panic!("expected a validation error");
         };
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
@@ -292,48 +397,101 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn five_failures_lock_the_account_for_fifteen_minutes() {
-        let (store, ring) = setup().await;
-        let now = Utc::now();
-        let good = creds("ada@example.com", "correct horse battery");
-        register(store.as_ref(), &good, now).await.unwrap();
-        for _ in 0..MAX_FAILURES {
-            let failed = login(
-                store.as_ref(),
-                &ring,
-                &creds("ada@example.com", "wrong password!!"),
-                now,
-            )
-            .await;
-            assert!(matches!(failed, Err(AppError::InvalidCredentials)));
+    async fn a_stranger_spending_an_accounts_budget_does_not_stop_its_owner() {
+        let w = world().await;
+        w.sign_up(ADA, GOOD).await.unwrap();
+        let stranger = "203.0.113.66";
+        let mut answers = Vec::new();
+        for _ in 0..20 {
+            answers.push(w.log_in(ADA, "wrong password!!", stranger).await);
         }
-        let locked = login(store.as_ref(), &ring, &good, now + Duration::minutes(1)).await;
+        let checked = answers
+            .iter()
+            .filter(|a| matches!(a, Err(AppError::InvalidCredentials)))
+            .count();
+        assert_eq!(checked, LOGIN_PER_ACCOUNT_AND_SOURCE as usize);
         assert!(
-            matches!(locked, Err(AppError::InvalidCredentials)),
-            "locked even with the right password"
+            answers[checked..]
+                .iter()
+                .all(|a| matches!(a, Err(AppError::RateLimited { .. })))
         );
+        let Err(AppError::RateLimited {
+            retry_after_secs, ..
+        }) = w.log_in(ADA, GOOD, stranger).await
+        else {
+            panic!("the right password from the throttled source waits too");
+        };
         assert!(
-            login(
-                store.as_ref(),
-                &ring,
-                &good,
-                now + LOCKOUT + Duration::seconds(1)
-            )
-            .await
-            .is_ok()
+            w.log_in(ADA, GOOD, "198.51.100.7").await.is_ok(),
+            "the owner, from elsewhere"
+        );
+        w.clock
+            .advance(Duration::seconds(i64::try_from(retry_after_secs).unwrap()));
+        assert!(
+            w.log_in(ADA, GOOD, stranger).await.is_ok(),
+            "after Retry-After"
         );
     }
 
     #[tokio::test]
+    async fn one_password_over_many_accounts_from_one_source_is_throttled() {
+        let w = world().await;
+        let mut refused = 0;
+        for n in 0..LOGIN_PER_SOURCE + 10 {
+            let email = format!("user{n}@example.com");
+            if matches!(
+                w.log_in(&email, "Summer2026!!!!", "203.0.113.9").await,
+                Err(AppError::RateLimited { .. })
+            ) {
+                refused += 1;
+            }
+        }
+        assert_eq!(refused, 10);
+    }
+
+    #[tokio::test]
+    async fn a_throttled_login_answers_alike_for_known_and_unknown_accounts() {
+        let w = world().await;
+        w.sign_up(ADA, GOOD).await.unwrap();
+        let mut last = Vec::new();
+        for email in [ADA, "nobody@example.com"] {
+            let mut answer = None;
+            for _ in 0..=LOGIN_PER_ACCOUNT_AND_SOURCE {
+                answer = Some(w.log_in(email, "wrong password!!", "203.0.113.5").await);
+            }
+            last.push(format!("{:?}", answer.unwrap().err().unwrap()));
+        }
+        assert_eq!(last[0], last[1]);
+    }
+
+    #[tokio::test]
+    async fn sign_ups_past_the_source_budget_are_refused_until_retry_after() {
+        let w = world().await;
+        for n in 0..REGISTER_PER_SOURCE {
+            w.sign_up(&format!("u{n}@example.com"), GOOD).await.unwrap();
+        }
+        let refused = w.sign_up("one-more@example.com", GOOD).await;
+        let Err(AppError::RateLimited {
+            retry_after_secs, ..
+        }) = refused
+        else {
+            panic!("{refused:?}");
+        };
+        assert!(retry_after_secs <= 2 * 3600);
+        w.clock
+            .advance(Duration::seconds(i64::try_from(retry_after_secs).unwrap()));
+        assert!(w.sign_up("one-more@example.com", GOOD).await.is_ok());
+    }
+
+    #[tokio::test]
     async fn an_unknown_account_gets_the_same_answer_as_a_wrong_password() {
-        let (store, ring) = setup().await;
-        let unknown = login(
-            store.as_ref(),
-            &ring,
-            &creds("nobody@example.com", "whatever password"),
-            Utc::now(),
-        )
-        .await;
+        let w = world().await;
+        w.sign_up(ADA, GOOD).await.unwrap();
+        let unknown = w
+            .log_in("nobody@example.com", "whatever password", "203.0.113.1")
+            .await;
+        let wrong = w.log_in(ADA, "whatever password", "203.0.113.1").await;
         assert!(matches!(unknown, Err(AppError::InvalidCredentials)));
+        assert!(matches!(wrong, Err(AppError::InvalidCredentials)));
     }
 }

@@ -1,10 +1,20 @@
-//! The per-user rate limit: a fixed one-minute window counted in DynamoDB, so every instance of
-//! every function sees the same count. It sits behind API Gateway's own throttles (per stage,
-//! method and API key) and stops one user from taking a client application's whole allowance.
+//! Rate limits counted in DynamoDB (one atomic `ADD` per hit), so every instance of every
+//! function sees the same count and a burst of concurrent requests cannot all read "under the
+//! limit" before any of them counts. They sit behind API Gateway's own throttles (per stage,
+//! method and API key), which know nothing of users or accounts.
 //!
-//! If the counter store fails, requests pass (and the failure is logged): the limit protects the
-//! service, it must not take it down.
+//! - [`RateLimit`]: per signed-in user and scope, in fixed one-minute windows, so one user cannot
+//!   take a client application's whole allowance. If the counter store fails, requests pass (and
+//!   the failure is logged): this limit protects the service, it must not take it down.
+//! - [`Throttle`] with [`Budget`]s: per source address (sign-up, login) and per account and
+//!   source (login). These protect accounts, so they count a sliding window (the previous fixed
+//!   window's hits weighted by how much of it still overlaps, plus the current window's): nobody
+//!   gets twice the budget by straddling a window's end, and every refused attempt still counts,
+//!   so hammering pushes the wait further out (up to two windows). They fail closed: no counter,
+//!   no password check.
 
+use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -13,7 +23,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::config::ConfigError;
 use crate::domain::Caller;
 use crate::error::AppError;
-use crate::ports::RateCounter;
+use crate::ports::{Hits, RateCounter};
 use crate::wiring::{Wire, Wiring};
 
 /// What the `X-RateLimit-*` headers say.
@@ -25,8 +35,187 @@ pub struct Quota {
     pub reset_at: i64,
 }
 
+/// So many hits per fixed window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub limit: u32,
+    pub window: Duration,
+}
+
+impl Budget {
+    pub const fn per(limit: u32, window: Duration) -> Self {
+        Self { limit, window }
+    }
+}
+
+/// Where a request came from, as API Gateway saw the connection (`requestContext.identity
+/// .sourceIp`, which a client cannot set). IPv6 addresses count by their /64: one host usually
+/// holds a whole /64, and would otherwise get a fresh budget per address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Source(String);
+
+impl Source {
+    pub fn from_ip(raw: &str) -> Self {
+        match raw.trim().parse::<IpAddr>() {
+            Ok(IpAddr::V4(v4)) => Self(v4.to_string()),
+            Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => Self(v4.to_string()),
+                None => {
+                    let s = v6.segments();
+                    Self(format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]))
+                }
+            },
+            // Only a direct invoke (no API Gateway) has no address; they all share one budget.
+            Err(_) => Self("unknown".into()),
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Counts hits of named subjects against budgets.
+#[derive(Clone)]
+pub struct Throttle {
+    counter: Arc<dyn RateCounter>,
+}
+
+impl Throttle {
+    pub fn new(counter: Arc<dyn RateCounter>) -> Self {
+        Self { counter }
+    }
+
+    /// Counts one hit for each `(subject, budget)`, all at once, and reports the tightest quota.
+    /// Refused with `RateLimited` (retry when the latest window turns) if any budget is spent,
+    /// with `Unavailable` if a counter cannot be kept.
+    pub async fn take(
+        &self,
+        hits: &[(String, Budget)],
+        now: DateTime<Utc>,
+    ) -> Result<Quota, AppError> {
+        let verdicts = futures::future::try_join_all(
+            hits.iter()
+                .map(|(subject, budget)| self.count(subject, *budget, now)),
+        )
+        .await?;
+        let refused = verdicts
+            .iter()
+            .filter_map(|v| Some((v, v.retry_after?)))
+            .max_by_key(|(_, wait)| *wait);
+        if let Some((verdict, wait)) = refused {
+            return Err(AppError::RateLimited {
+                limit: verdict.limit,
+                reset_at: now.timestamp() + wait,
+                retry_after_secs: u64::try_from(wait).unwrap_or(1).max(1),
+            });
+        }
+        Ok(verdicts
+            .iter()
+            .map(|v| Quota {
+                limit: v.limit,
+                remaining: (f64::from(v.limit) - v.estimate).floor().max(0.0) as u32,
+                reset_at: v.reset_at,
+            })
+            .min_by_key(|q| (q.remaining, std::cmp::Reverse(q.reset_at)))
+            .unwrap_or(Quota {
+                limit: 0,
+                remaining: 0,
+                reset_at: now.timestamp(),
+            }))
+    }
+
+    async fn count(
+        &self,
+        subject: &str,
+        budget: Budget,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict, AppError> {
+        let length = budget.window.num_seconds().max(1);
+        let (start, reset_at, _) = window_of(length, now);
+        // Kept through the next window, whose estimate reads this one.
+        let expires = DateTime::from_timestamp(reset_at + length, 0).unwrap_or(now);
+        let hits = self
+            .counter
+            .hit(subject, start, length, expires)
+            .await
+            .map_err(|err| {
+                tracing::warn!(error = %err.chain(), "throttle counter unavailable; request refused");
+                AppError::Unavailable("the request could not be counted")
+            })?;
+        Ok(Verdict::of(
+            hits,
+            budget.limit,
+            now.timestamp() - start,
+            length,
+            reset_at,
+        ))
+    }
+}
+
+/// One budget's sliding-window judgement of a hit already counted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Verdict {
+    limit: u32,
+    /// The hits of the last `length` seconds, estimated.
+    estimate: f64,
+    reset_at: i64,
+    /// When another hit would be within the budget, if it is not now.
+    retry_after: Option<i64>,
+}
+
+impl Verdict {
+    fn of(hits: Hits, limit: u32, elapsed: i64, length: i64, reset_at: i64) -> Self {
+        let overlap = |elapsed: i64| (length - elapsed).max(0) as f64 / length as f64;
+        let estimate = hits.current as f64 + hits.previous as f64 * overlap(elapsed);
+        let limit_f = f64::from(limit);
+        let retry_after = (estimate > limit_f).then(|| {
+            // The first second from now at which one more hit would be within the budget: later
+            // in this window as the previous one's weight fades, or in the next, or after it.
+            let fits = |t: i64| {
+                let at = elapsed + t;
+                let next = if at < length {
+                    hits.current as f64 + 1.0 + hits.previous as f64 * overlap(at)
+                } else {
+                    1.0 + hits.current as f64 * overlap(at - length)
+                };
+                next <= limit_f
+            };
+            (1..=2 * length).find(|t| fits(*t)).unwrap_or(2 * length)
+        });
+        Self {
+            limit,
+            estimate,
+            reset_at,
+            retry_after,
+        }
+    }
+}
+
+/// The fixed window of `length` seconds holding `now`: its start, its end, and when its counter
+/// may go.
+fn window_of(length: i64, now: DateTime<Utc>) -> (i64, i64, DateTime<Utc>) {
+    let start = now.timestamp() - now.timestamp().rem_euclid(length);
+    let reset_at = start + length;
+    let expires = DateTime::from_timestamp(reset_at, 0).unwrap_or(now) + Duration::minutes(5);
+    (start, reset_at, expires)
+}
+
+fn refusal(limit: u32, reset_at: i64, now: DateTime<Utc>) -> AppError {
+    AppError::RateLimited {
+        limit,
+        reset_at,
+        retry_after_secs: u64::try_from(reset_at - now.timestamp())
+            .unwrap_or(1)
+            .max(1),
+    }
+}
+
 pub const WINDOW_SECONDS: i64 = 60;
 
+/// The per-user limit of one function.
 pub struct RateLimit {
     counter: Arc<dyn RateCounter>,
     /// Counters are per user *and* scope (`reads`, `writes`, `admin`), each with its own limit.
@@ -59,12 +248,14 @@ impl RateLimit {
 
     /// Counts one request of `caller`; refused past the limit.
     pub async fn take(&self, caller: &Caller, now: DateTime<Utc>) -> Result<Quota, AppError> {
-        let window = now.timestamp() - now.timestamp().rem_euclid(WINDOW_SECONDS);
-        let reset_at = window + WINDOW_SECONDS;
-        let key = format!("{}#{}#{window}", caller.id, self.scope);
-        let expires = DateTime::from_timestamp(reset_at, 0).unwrap_or(now) + Duration::minutes(5);
-        let hits = match self.counter.hit(&key, expires).await {
-            Ok(hits) => hits,
+        let subject = format!("{}#{}", caller.id, self.scope);
+        let (start, reset_at, expires) = window_of(WINDOW_SECONDS, now);
+        let hits = match self
+            .counter
+            .hit(&subject, start, WINDOW_SECONDS, expires)
+            .await
+        {
+            Ok(hits) => hits.current,
             Err(err) => {
                 tracing::warn!(error = %err.chain(), "rate limit counter unavailable; request allowed");
                 0
@@ -72,13 +263,7 @@ impl RateLimit {
         };
         let limit = u64::from(self.per_minute);
         if hits > limit {
-            return Err(AppError::RateLimited {
-                limit: self.per_minute,
-                reset_at,
-                retry_after_secs: u64::try_from(reset_at - now.timestamp())
-                    .unwrap_or(1)
-                    .max(1),
-            });
+            return Err(refusal(self.per_minute, reset_at, now));
         }
         Ok(Quota {
             limit: self.per_minute,
@@ -128,5 +313,86 @@ mod tests {
                 .is_ok(),
             "next window"
         );
+    }
+
+    #[tokio::test]
+    async fn a_throttle_reports_its_tightest_budget_and_refuses_when_any_is_spent() {
+        let throttle = Throttle::new(Arc::new(MemoryStore::new()));
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let wide = Budget::per(10, Duration::minutes(15));
+        let narrow = Budget::per(2, Duration::minutes(15));
+        let hits = |who: &str| vec![("source".to_string(), wide), (who.to_string(), narrow)];
+        let first = throttle.take(&hits("a"), now).await.unwrap();
+        assert_eq!((first.limit, first.remaining), (2, 1));
+        throttle.take(&hits("a"), now).await.unwrap();
+        let refused = throttle.take(&hits("a"), now).await;
+        assert!(
+            matches!(refused, Err(AppError::RateLimited { limit: 2, .. })),
+            "{refused:?}"
+        );
+        let other = throttle.take(&hits("b"), now).await.unwrap();
+        assert_eq!(
+            (other.limit, other.remaining),
+            (2, 1),
+            "b has its own budget; the shared one has 6 left"
+        );
+    }
+
+    #[tokio::test]
+    async fn straddling_a_window_end_gets_no_second_budget_and_hammering_waits_longer() {
+        let throttle = Throttle::new(Arc::new(MemoryStore::new()));
+        let budget = Budget::per(5, Duration::minutes(15));
+        let hits = [("login#x".to_string(), budget)];
+        let boundary = DateTime::from_timestamp(1_800_000_000, 0).unwrap(); // a multiple of 900 s
+        let before = boundary - Duration::seconds(1);
+        for _ in 0..5 {
+            throttle.take(&hits, before).await.unwrap();
+        }
+        let after = boundary + Duration::seconds(1);
+        let Err(AppError::RateLimited {
+            retry_after_secs: first_wait,
+            ..
+        }) = throttle.take(&hits, after).await
+        else {
+            panic!("a fresh fixed window would have allowed 5 more");
+        };
+        for _ in 0..20 {
+            let _ = throttle.take(&hits, after).await;
+        }
+        let Err(AppError::RateLimited {
+            retry_after_secs: later_wait,
+            ..
+        }) = throttle.take(&hits, after).await
+        else {
+            panic!("still refused");
+        };
+        assert!(
+            later_wait > first_wait,
+            "{later_wait} s after hammering, {first_wait} s before"
+        );
+        assert!(later_wait <= 2 * 900);
+        let retry = after + Duration::seconds(i64::try_from(later_wait).unwrap());
+        assert!(
+            throttle.take(&hits, retry).await.is_ok(),
+            "allowed when Retry-After said"
+        );
+    }
+
+    #[test]
+    fn sources_are_addresses_and_ipv6_counts_by_its_64() {
+        assert_eq!(Source::from_ip("203.0.113.7").to_string(), "203.0.113.7");
+        assert_eq!(
+            Source::from_ip("2001:db8:1:2:aaaa::1"),
+            Source::from_ip("2001:db8:1:2:bbbb::9")
+        );
+        assert_eq!(
+            Source::from_ip("2001:db8:1:2::1").to_string(),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            Source::from_ip("::ffff:203.0.113.7").to_string(),
+            "203.0.113.7"
+        );
+        assert_eq!(Source::from_ip("").to_string(), "unknown");
     }
 }

@@ -20,7 +20,7 @@ use crate::idempotency::{KeyRecord, LEASE, RETENTION, decide};
 use crate::messages::Envelope;
 use crate::pipeline::Queue;
 use crate::ports::{
-    Account, Catalog, Charge, ClaimOutcome, Clock, DeadLetter, DeadLetters, IdempotencyClaim,
+    Catalog, Charge, ClaimOutcome, Clock, DeadLetter, DeadLetters, Hits, IdempotencyClaim,
     IdempotencyStore, Inventory, KeyStore, Notifier, OrderCursor, OrderRepository, Page, Payments,
     Probe, Queues, RateCounter, Reservation, Settlement, User, UserRepository,
 };
@@ -38,7 +38,7 @@ struct State {
     history: BTreeMap<OrderId, Vec<HistoryEntry>>,
     products: BTreeMap<ProductId, Product>,
     claims: BTreeMap<String, Claim>,
-    accounts: BTreeMap<String, Account>,
+    accounts: BTreeMap<String, User>,
     hits: BTreeMap<String, u64>,
     keys: KeySet,
     dead_letters: BTreeMap<(String, String), DeadLetter>,
@@ -571,41 +571,12 @@ impl UserRepository for MemoryStore {
         if state.accounts.contains_key(user.email.as_str()) {
             return Ok(false);
         }
-        let account = Account {
-            user: user.clone(),
-            failed_logins: 0,
-            locked_until: None,
-        };
-        state.accounts.insert(user.email.to_string(), account);
+        state.accounts.insert(user.email.to_string(), user.clone());
         Ok(true)
     }
 
-    async fn find(&self, email: &Email) -> Result<Option<Account>, AppError> {
+    async fn find(&self, email: &Email) -> Result<Option<User>, AppError> {
         Ok(self.lock().accounts.get(email.as_str()).cloned())
-    }
-
-    async fn login_failed(&self, email: &Email) -> Result<u32, AppError> {
-        let mut state = self.lock();
-        Ok(state.accounts.get_mut(email.as_str()).map_or(0, |a| {
-            a.failed_logins += 1;
-            a.failed_logins
-        }))
-    }
-
-    async fn lock(&self, email: &Email, until: DateTime<Utc>) -> Result<(), AppError> {
-        if let Some(a) = self.lock().accounts.get_mut(email.as_str()) {
-            a.locked_until = Some(until);
-            a.failed_logins = 0;
-        }
-        Ok(())
-    }
-
-    async fn login_succeeded(&self, email: &Email) -> Result<(), AppError> {
-        if let Some(a) = self.lock().accounts.get_mut(email.as_str()) {
-            a.locked_until = None;
-            a.failed_logins = 0;
-        }
-        Ok(())
     }
 }
 
@@ -623,11 +594,23 @@ impl KeyStore for MemoryStore {
 
 #[async_trait]
 impl RateCounter for MemoryStore {
-    async fn hit(&self, key: &str, _expires_at: DateTime<Utc>) -> Result<u64, AppError> {
+    async fn hit(
+        &self,
+        subject: &str,
+        window: i64,
+        length: i64,
+        _expires_at: DateTime<Utc>,
+    ) -> Result<Hits, AppError> {
         let mut state = self.lock();
-        let hits = state.hits.entry(key.to_string()).or_insert(0);
-        *hits += 1;
-        Ok(*hits)
+        let current = state.hits.entry(format!("{subject}#{window}")).or_insert(0);
+        *current += 1;
+        let current = *current;
+        let previous = state
+            .hits
+            .get(&format!("{subject}#{}", window - length))
+            .copied()
+            .unwrap_or(0);
+        Ok(Hits { current, previous })
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod authorizer;
 pub mod event;
 pub mod invoke;
+pub mod responses;
 pub mod routes;
 pub mod schedule;
 pub mod sqs;
@@ -25,12 +26,13 @@ use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::{Value, json};
+use serde_json::Value;
 use serde_yaml_ng::Value as Yaml;
 
 use self::authorizer::{Authorizers, Decision};
 use self::event::{Incoming, Target};
 use self::invoke::{Invoker, Outcome};
+use self::responses::{Context as ErrorContext, GatewayResponses, Kind};
 use self::routes::{Miss, Route};
 use self::throttle::{Buckets, Limit, Quotas};
 use crate::template::{Scope, Template};
@@ -67,6 +69,8 @@ pub struct Gateway {
     pub api_key_required: bool,
     pub api_keys: Vec<String>,
     pub usage_plan: UsagePlan,
+    /// The gateway's own error answers, as the template customises them.
+    pub responses: GatewayResponses,
     buckets: Buckets,
     quotas: Quotas,
 }
@@ -169,6 +173,7 @@ impl Gateway {
                 .unwrap_or(false),
             api_keys,
             usage_plan,
+            responses: GatewayResponses::from_api(props),
             buckets: Buckets::default(),
             quotas: Quotas::default(),
         })
@@ -176,11 +181,17 @@ impl Gateway {
 
     /// Answers one request, as API Gateway would.
     pub async fn handle(&self, req: Incoming) -> Reply {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let context = ErrorContext {
+            request_id: &request_id,
+            path: &req.path,
+        };
+        let error = |kind: Kind, function: &str| self.responses.reply(kind, &context, function);
         let path = routes::split_path(&req.path);
         let matched = match routes::find(&self.routes, &req.method, &path) {
             Ok(m) => m,
             Err(Miss::NoResource | Miss::NoMethod) => {
-                return gateway_error(403, json!({"message": "Missing Authentication Token"}), "-");
+                return error(Kind::MissingAuthenticationToken, "-");
             }
         };
         let route = matched.route;
@@ -193,11 +204,7 @@ impl Gateway {
         if let Some((key, l)) = throttle
             && !self.buckets.try_take(key, l, now)
         {
-            return gateway_error(
-                429,
-                json!({"message": "Too Many Requests"}),
-                &route.function,
-            );
+            return error(Kind::Throttled, &route.function);
         }
         let api_key = req.header("x-api-key").map(str::to_string);
         if route.api_key_required.unwrap_or(self.api_key_required) {
@@ -205,24 +212,19 @@ impl Gateway {
                 .as_deref()
                 .filter(|k| self.api_keys.iter().any(|known| known == k))
             else {
-                return gateway_error(403, json!({"message": "Forbidden"}), &route.function);
+                return error(Kind::InvalidApiKey, &route.function);
             };
             if let Some(l) = self.usage_plan.limit
                 && !self.buckets.try_take(&format!("key:{key}"), l, now)
             {
-                return gateway_error(
-                    429,
-                    json!({"message": "Too Many Requests"}),
-                    &route.function,
-                );
+                return error(Kind::Throttled, &route.function);
             }
             if let Some((quota, period)) = &self.usage_plan.quota
                 && !self.quotas.try_count(key, &period_key(period), *quota)
             {
-                return gateway_error(429, json!({"message": "Limit Exceeded"}), &route.function);
+                return error(Kind::QuotaExceeded, &route.function);
             }
         }
-        let request_id = uuid::Uuid::new_v4().to_string();
         let target = Target {
             stage: &self.stage,
             request_id: &request_id,
@@ -238,18 +240,10 @@ impl Gateway {
                 .await
             {
                 Decision::Allow(context) => Some(context),
-                Decision::Unauthorized => {
-                    return gateway_error(401, json!({"message": "Unauthorized"}), &route.function);
-                }
-                Decision::Denied => {
-                    return gateway_error(
-                        403,
-                        json!({"Message": "User is not authorized to access this resource with an explicit deny"}),
-                        &route.function,
-                    );
-                }
+                Decision::Unauthorized => return error(Kind::Unauthorized, &route.function),
+                Decision::Denied => return error(Kind::AccessDenied, &route.function),
                 Decision::Broken => {
-                    return gateway_error(500, json!({"message": null}), &route.function);
+                    return error(Kind::AuthorizerConfigurationError, &route.function);
                 }
             },
         };
@@ -262,28 +256,16 @@ impl Gateway {
                         "{} returned a malformed proxy response: {response}",
                         route.function
                     );
-                    gateway_error(
-                        502,
-                        json!({"message": "Internal server error"}),
-                        &route.function,
-                    )
+                    error(Kind::BadGateway, &route.function)
                 }
             },
-            Ok(Outcome::Failed(error)) => {
-                eprintln!("{} failed: {error}", route.function);
-                gateway_error(
-                    502,
-                    json!({"message": "Internal server error"}),
-                    &route.function,
-                )
+            Ok(Outcome::Failed(failure)) => {
+                eprintln!("{} failed: {failure}", route.function);
+                error(Kind::BadGateway, &route.function)
             }
             Err(err) => {
                 eprintln!("{err:#}");
-                gateway_error(
-                    502,
-                    json!({"message": "Internal server error"}),
-                    &route.function,
-                )
+                error(Kind::BadGateway, &route.function)
             }
         }
     }
@@ -295,28 +277,6 @@ fn period_key(period: &str) -> String {
         "DAY" => now.format("%Y-%m-%d").to_string(),
         "WEEK" => now.format("%G-W%V").to_string(),
         _ => now.format("%Y-%m").to_string(),
-    }
-}
-
-fn gateway_error(status: u16, body: Value, function: &str) -> Reply {
-    Reply {
-        status,
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            ("x-amzn-errortype".into(), error_type(status).into()),
-        ],
-        body: body.to_string().into_bytes(),
-        function: function.to_string(),
-    }
-}
-
-fn error_type(status: u16) -> &'static str {
-    match status {
-        401 => "UnauthorizedException",
-        403 => "ForbiddenException",
-        429 => "TooManyRequestsException",
-        500 => "AuthorizerConfigurationException",
-        _ => "InternalServerErrorException",
     }
 }
 
@@ -377,11 +337,15 @@ async fn serve_one(
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(bytes) => bytes.to_vec(),
         Err(_) => {
-            return respond(
-                413,
-                vec![("content-type".into(), "application/json".into())],
-                br#"{"message":"Request Too Long"}"#.to_vec(),
-            );
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let context = ErrorContext {
+                request_id: &request_id,
+                path: parts.uri.path(),
+            };
+            let reply = gateway
+                .responses
+                .reply(Kind::RequestTooLarge, &context, "-");
+            return respond(reply.status, reply.headers, reply.body);
         }
     };
     let query = parts
@@ -409,7 +373,11 @@ async fn serve_one(
         headers: parts
             .headers
             .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            // Passed on as API Gateway does, bytes beyond ASCII included: the function judges them.
+            .map(|(k, v)| {
+                let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                (k.as_str().to_string(), value)
+            })
             .collect(),
         body,
         source_ip: peer.ip().to_string(),
@@ -449,6 +417,8 @@ pub async fn serve(gateway: Arc<Gateway>, listener: tokio::net::TcpListener) -> 
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
