@@ -3,7 +3,9 @@
 every function but the pre-traffic hook gets a CodeDeploy deployment group with its stage's
 deployment config, automatic rollback and the rollback alarms; its `live` alias runs the hook
 before traffic shifts; every queue, schedule and API permission points at an alias, never at
-$LATEST. Offline: the translator needs a region and credentials but calls no AWS API.
+$LATEST; with the public read cache on or off, no route behind the authorizer is ever cached (API
+Gateway caches every GET of a cached stage by default, keyed without Authorization); the API's own
+errors are problem+json. Offline: the translator needs a region and credentials but calls no AWS API.
 
 Run with aws-sam-cli's Python (`make validate` does): `.venv-sam/bin/python infra/deploy/check_transform.py`.
 """
@@ -92,12 +94,80 @@ def check(source, stage):
           f"rolling back on {', '.join(alarms)}; {len(targets)} event sources and API permissions call `live`")
 
 
+GATEWAY_ERRORS = ("DEFAULT_4XX", "DEFAULT_5XX", "UNAUTHORIZED", "ACCESS_DENIED", "THROTTLED",
+                  "QUOTA_EXCEEDED", "REQUEST_TOO_LARGE", "INVALID_API_KEY", "MISSING_AUTHENTICATION_TOKEN")
+
+
+def resolve_if(value, conditions):
+    """`Fn::If` on the template's conditions, as CloudFormation resolves it at deploy time."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        name, then, otherwise = value["Fn::If"]
+        return resolve_if(then if conditions[name] else otherwise, conditions)
+    if isinstance(value, dict):
+        return {k: resolve_if(v, conditions) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_if(v, conditions) for v in value]
+    return value
+
+
+def check_api(source, stage, cache):
+    template = copy.deepcopy(source)
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/code.zip"
+    out = transform(template, {"Stage": stage, "PublicReadCache": cache}, NoManagedPolicies())["Resources"]
+    conditions = {"CachesPublicReads": cache == "true"}
+    [api_stage] = [r["Properties"] for r in out.values() if r["Type"] == "AWS::ApiGateway::Stage"]
+    api_stage = resolve_if(api_stage, conditions)
+    settings = {}
+    for setting in api_stage.get("MethodSettings", []):
+        path = setting["ResourcePath"].replace("~1", "/")
+        path = path[1:] if path.startswith("//") else path
+        settings[(path, setting["HttpMethod"].upper())] = setting
+    stage_wide = settings.get(("/*", "*"), {})
+    cache_on = api_stage.get("CacheClusterEnabled") is True
+    cached = []
+    for resource in source["Resources"].values():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for event in resource["Properties"].get("Events", {}).values():
+            if event["Type"] != "Api":
+                continue
+            props = event["Properties"]
+            method, path = props["Method"].upper(), props["Path"]
+            setting = settings.get((path, method), stage_wide)
+            caching = setting.get("CachingEnabled", cache_on and method == "GET")
+            if caching:
+                cached.append(f"{method} {path}")
+                if props.get("Auth", {}).get("Authorizer") != "NONE":
+                    fail(f"{stage} (cache {cache}): {method} {path} needs a token but can be cached")
+    if cache == "true" and not cached:
+        fail(f"{stage}: PublicReadCache=true caches nothing")
+    if cache == "false" and cached:
+        fail(f"{stage}: with the cache off, {cached} still cache")
+    # SAM writes them into the API's OpenAPI body.
+    [body] = [r["Properties"]["Body"] for r in out.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    responses = body.get("x-amazon-apigateway-gateway-responses", {})
+    for kind in GATEWAY_ERRORS:
+        response = responses.get(kind)
+        if not response:
+            fail(f"{stage}: no gateway response for {kind}")
+        content_type = response.get("responseParameters", {}).get("gatewayresponse.header.Content-Type")
+        if content_type != "'application/problem+json'":
+            fail(f"{stage}: {kind} answers {content_type}, not problem+json")
+    return cached
+
+
 def main():
     logging.disable(logging.WARNING)  # the translator's notes about its own feature toggles
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     source = yaml_parse((Path(__file__).resolve().parents[2] / "template.yaml").read_text())
     for stage in STAGES:
         check(source, stage)
+        cached = check_api(source, stage, "true")
+        check_api(source, stage, "false")
+        print(f"{stage}: no route behind the authorizer is cached (with PublicReadCache=true only "
+              f"{', '.join(cached)}; with false none); {len(GATEWAY_ERRORS)} gateway errors are problem+json")
 
 
 if __name__ == "__main__":

@@ -433,7 +433,8 @@ fn a_cached_route_keys_its_cache_on_every_path_parameter() {
         .unwrap();
     let cached: Vec<(String, String)> = settings
         .iter()
-        .filter(|s| s.get("CachingEnabled").is_some())
+        // Entries that can cache (`CachingEnabled: false` turns caching off, as `/*` does).
+        .filter(|s| s.get("CachingEnabled").is_some_and(|c| c.as_bool() != Some(false)))
         .map(|s| {
             // `/~1products~1{id}` is how CloudFormation writes `/products/{id}`.
             let raw = s["ResourcePath"].as_str().unwrap();
@@ -471,6 +472,105 @@ fn a_cached_route_keys_its_cache_on_every_path_parameter() {
             assert!(
                 cache_keys.contains(&format!("method.request.path.{parameter}")),
                 "{method} {path}: the cache must key on {parameter}"
+            );
+        }
+    }
+}
+
+/// The logical ids of the template's resources of `kind`.
+fn resources_of(doc: &Value, kind: &str) -> BTreeSet<String> {
+    doc["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(id, _)| id.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The logical id a `!Ref`/`!GetAtt` names (tags parse as tagged values).
+fn named(value: &Value) -> Option<String> {
+    match value {
+        Value::Tagged(tagged) => {
+            let inner = tagged.value.as_str()?;
+            Some(inner.split('.').next()?.to_string())
+        }
+        Value::Mapping(m) => m
+            .get("Ref")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        _ => None,
+    }
+}
+
+/// Whether `statement` denies everyone every request of `actions` made without TLS.
+fn denies_plain_transport(statement: &Value, action: &str) -> bool {
+    let actions = format!("{:?}", statement["Action"]);
+    statement["Effect"].as_str() == Some("Deny")
+        && statement["Principal"].as_str() == Some("*")
+        && actions.contains(action)
+        && statement["Condition"]["Bool"]["aws:SecureTransport"].as_str() == Some("false")
+}
+
+#[test]
+fn every_queue_and_topic_refuses_requests_without_tls() {
+    let (_, doc) = template();
+    let resources = doc["Resources"].as_mapping().unwrap();
+    let mut covered = BTreeSet::new();
+    for id in resources_of(&doc, "AWS::SQS::QueuePolicy") {
+        let props = &doc["Resources"][id.as_str()]["Properties"];
+        let statements = props["PolicyDocument"]["Statement"].as_sequence().unwrap();
+        assert!(
+            statements
+                .iter()
+                .any(|s| denies_plain_transport(s, "sqs:*")),
+            "{id} does not deny plain HTTP"
+        );
+        covered.extend(
+            props["Queues"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .filter_map(named),
+        );
+    }
+    for id in resources_of(&doc, "AWS::SNS::TopicPolicy") {
+        let props = &doc["Resources"][id.as_str()]["Properties"];
+        let statements = props["PolicyDocument"]["Statement"].as_sequence().unwrap();
+        assert!(
+            statements
+                .iter()
+                .any(|s| denies_plain_transport(s, "sns:Publish")),
+            "{id} does not deny plain HTTP"
+        );
+        covered.extend(
+            props["Topics"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .filter_map(named),
+        );
+    }
+    let mut expected = resources_of(&doc, "AWS::SQS::Queue");
+    expected.extend(resources_of(&doc, "AWS::SNS::Topic"));
+    assert!(!expected.is_empty() && resources.len() > expected.len());
+    let uncovered: Vec<_> = expected.difference(&covered).collect();
+    assert!(uncovered.is_empty(), "not TLS-only: {uncovered:?}");
+}
+
+#[test]
+fn secrets_and_tables_outlive_the_stack() {
+    let (_, doc) = template();
+    let mut kept = resources_of(&doc, "AWS::SecretsManager::Secret");
+    assert!(kept.len() >= 2, "the signing keys and the provider key");
+    kept.extend(resources_of(&doc, "AWS::DynamoDB::GlobalTable"));
+    for id in kept {
+        let resource = &doc["Resources"][id.as_str()];
+        for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+            assert_eq!(
+                resource[policy].as_str(),
+                Some("Retain"),
+                "{id}: {policy}"
             );
         }
     }
