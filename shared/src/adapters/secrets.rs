@@ -2,11 +2,13 @@
 //! rotation reaches every warm container without a redeploy.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 use tokio::sync::RwLock;
+// Tokio's clock, so tests can move it (`tokio::time::pause`); the same as std's otherwise.
+use tokio::time::Instant;
 
 use crate::auth::keys::KeySet;
 use crate::auth::tokens::{TokenPolicy, Tokens};
@@ -61,6 +63,11 @@ impl KeyStore for SecretsKeyStore {
 
 /// How long a container trusts the key set it read.
 pub const KEY_REFRESH: Duration = Duration::from_secs(300);
+/// How old the last key set read may get while refreshes fail. Past it tokens are refused (fail
+/// closed), so a key removed because it leaked stops being trusted within this bound even when
+/// Secrets Manager cannot be read; each failed refresh counts `KeySetRefreshFailures`, which the
+/// `KeySetRefreshFailingAlarm` watches.
+pub const MAX_KEY_SET_AGE: Duration = Duration::from_secs(900);
 /// The soonest an unknown `kid` may trigger an early re-read.
 pub const UNKNOWN_KID_REFRESH: Duration = Duration::from_secs(30);
 
@@ -97,7 +104,8 @@ impl KeyRing {
         }
     }
 
-    /// The current tokens; a failed refresh keeps the last good key set.
+    /// The current tokens; a failed refresh keeps the last good key set until it is
+    /// [`MAX_KEY_SET_AGE`] old.
     pub async fn tokens(&self) -> Result<Arc<Tokens>, AppError> {
         self.fresher_than(KEY_REFRESH).await
     }
@@ -141,13 +149,74 @@ impl KeyRing {
                 *cached = Some((Instant::now(), tokens.clone()));
                 Ok(tokens)
             }
-            Err(err) => match cached.as_ref() {
-                Some((_, stale)) => {
-                    tracing::warn!(error = %err.chain(), "key set refresh failed; keeping the last one");
-                    Ok(stale.clone())
+            Err(err) => {
+                crate::telemetry::metric("KeySetRefreshFailures", 1.0, &[]);
+                match cached.as_ref() {
+                    Some((at, stale)) if at.elapsed() < MAX_KEY_SET_AGE => {
+                        tracing::warn!(error = %err.chain(), "key set refresh failed; keeping the last one");
+                        Ok(stale.clone())
+                    }
+                    Some(_) => {
+                        tracing::error!(error = %err.chain(), "key set refresh failing past its bound; refusing tokens");
+                        Err(err)
+                    }
+                    None => Err(err),
                 }
-                None => Err(err),
-            },
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::domain::Role;
+
+    /// A key store that can be made to fail.
+    struct Flaky {
+        keys: KeySet,
+        down: AtomicBool,
+    }
+
+    #[async_trait]
+    impl KeyStore for Flaky {
+        async fn load(&self) -> Result<KeySet, AppError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(AppError::dependency("signing key secret", "down (test)"));
+            }
+            Ok(self.keys.clone())
+        }
+        async fn save(&self, _: &KeySet) -> Result<(), AppError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_refresh_keeps_the_last_key_set_only_up_to_its_bound() {
+        let store = Arc::new(Flaky {
+            keys: KeySet::default().rotated("k1").unwrap(),
+            down: AtomicBool::new(false),
+        });
+        let ring = KeyRing::new(store.clone(), TokenPolicy::default());
+        let token = ring
+            .tokens()
+            .await
+            .unwrap()
+            .issue("usr_1", Role::Customer, chrono::Utc::now())
+            .unwrap()
+            .token;
+        store.down.store(true, Ordering::SeqCst);
+        tokio::time::advance(KEY_REFRESH + Duration::from_secs(1)).await;
+        let kept = ring.tokens().await.expect("within the bound: the last set");
+        assert!(kept.verify(&token).is_ok());
+        tokio::time::advance(MAX_KEY_SET_AGE).await;
+        assert!(
+            ring.tokens().await.is_err(),
+            "past the bound: fail closed"
+        );
+        store.down.store(false, Ordering::SeqCst);
+        assert!(ring.tokens().await.is_ok(), "and back once it reads again");
     }
 }

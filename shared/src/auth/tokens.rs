@@ -49,6 +49,10 @@ pub enum TokenError {
     Invalid(String),
 }
 
+/// The `typ` header every token carries and verification requires: a JWT meant for something
+/// else (an ID token, a logout token) is not an access token here.
+pub const TOKEN_TYPE: &str = "JWT";
+
 /// Who tokens are for, and for how long.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenPolicy {
@@ -130,6 +134,7 @@ impl Tokens {
             exp: (now + self.policy.lifetime).timestamp(),
         };
         let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(TOKEN_TYPE.into());
         header.kid = Some(kid.clone());
         let token = jsonwebtoken::encode(&header, &claims, key)
             .map_err(|e| AppError::dependency("token signing", e))?;
@@ -145,6 +150,9 @@ impl Tokens {
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::WrongAlgorithm);
         }
+        if header.typ.as_deref() != Some(TOKEN_TYPE) {
+            return Err(TokenError::Invalid("the token's `typ` is not JWT".into()));
+        }
         let key = header
             .kid
             .as_deref()
@@ -156,9 +164,27 @@ impl Tokens {
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECONDS;
-        jsonwebtoken::decode::<Claims>(token, key, &validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
             .map(|data| data.claims)
-            .map_err(|e| TokenError::Invalid(e.to_string()))
+            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+        self.check_issued_at(&claims, Utc::now())?;
+        Ok(claims)
+    }
+
+    /// `iat` is in the past (within the leeway) and the token lives no longer than this service
+    /// issues tokens for: a token minted with a stolen key for a year, or "issued" tomorrow, is
+    /// refused even though its signature holds.
+    fn check_issued_at(&self, claims: &Claims, now: DateTime<Utc>) -> Result<(), TokenError> {
+        let leeway = i64::try_from(LEEWAY_SECONDS).unwrap_or(0);
+        if claims.iat > now.timestamp() + leeway {
+            return Err(TokenError::Invalid("the token is issued in the future".into()));
+        }
+        if claims.exp - claims.iat > self.policy.lifetime.num_seconds() + leeway {
+            return Err(TokenError::Invalid(
+                "the token lives longer than this service issues tokens for".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -283,6 +309,37 @@ mod tests {
 
         assert_eq!(tokens.verify("not.a.jwt"), Err(TokenError::Malformed));
         assert_eq!(tokens.verify(""), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn validly_signed_tokens_of_another_type_from_the_future_or_too_long_lived_are_refused() {
+        let keys = KeySet::default().rotated("k1").unwrap();
+        let tokens = Tokens::new(&keys, policy()).unwrap();
+        let signer = EncodingKey::from_ed_der(&keys.keys[0].decode().unwrap().pkcs8);
+        let now = Utc::now().timestamp();
+        let sign = |typ: Option<&str>, iat: i64, exp: i64| {
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.typ = typ.map(str::to_string);
+            header.kid = Some("k1".into());
+            let claims = json!({"iss": "https://orders.example", "aud": "orders-api",
+                "sub": "usr_1", "role": "customer", "iat": iat, "nbf": now - 60, "exp": exp});
+            jsonwebtoken::encode(&header, &claims, &signer).unwrap()
+        };
+        assert!(
+            tokens.verify(&sign(Some("JWT"), now, now + 900)).is_ok(),
+            "the control"
+        );
+        for (what, token) in [
+            ("an ID token", sign(Some("id+jwt"), now, now + 900)),
+            ("no typ", sign(None, now, now + 900)),
+            ("issued in an hour", sign(Some("JWT"), now + 3600, now + 4500)),
+            ("a year long", sign(Some("JWT"), now, now + 365 * 86_400)),
+        ] {
+            assert!(
+                matches!(tokens.verify(&token), Err(TokenError::Invalid(_))),
+                "{what}"
+            );
+        }
     }
 
     #[test]
