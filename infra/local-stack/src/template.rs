@@ -320,6 +320,12 @@ fn evaluate(scope: &Scope, condition: &Value) -> Result<bool> {
     ) {
         ("Equals", [a, b]) => Ok(scope.resolve(a)? == scope.resolve(b)?),
         ("Not", [inner]) => Ok(!evaluate(scope, inner)?),
+        ("And", all) => all
+            .iter()
+            .try_fold(true, |acc, c| Ok(acc && evaluate(scope, c)?)),
+        ("Or", any) => any
+            .iter()
+            .try_fold(false, |acc, c| Ok(acc || evaluate(scope, c)?)),
         (other, _) => bail!("condition function {other} is not supported locally"),
     }
 }

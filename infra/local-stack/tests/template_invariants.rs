@@ -434,7 +434,10 @@ fn a_cached_route_keys_its_cache_on_every_path_parameter() {
     let cached: Vec<(String, String)> = settings
         .iter()
         // Entries that can cache (`CachingEnabled: false` turns caching off, as `/*` does).
-        .filter(|s| s.get("CachingEnabled").is_some_and(|c| c.as_bool() != Some(false)))
+        .filter(|s| {
+            s.get("CachingEnabled")
+                .is_some_and(|c| c.as_bool() != Some(false))
+        })
         .map(|s| {
             // `/~1products~1{id}` is how CloudFormation writes `/products/{id}`.
             let raw = s["ResourcePath"].as_str().unwrap();
@@ -495,10 +498,7 @@ fn named(value: &Value) -> Option<String> {
             let inner = tagged.value.as_str()?;
             Some(inner.split('.').next()?.to_string())
         }
-        Value::Mapping(m) => m
-            .get("Ref")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        Value::Mapping(m) => m.get("Ref").and_then(Value::as_str).map(str::to_string),
         _ => None,
     }
 }
@@ -567,11 +567,40 @@ fn secrets_and_tables_outlive_the_stack() {
     for id in kept {
         let resource = &doc["Resources"][id.as_str()];
         for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
-            assert_eq!(
-                resource[policy].as_str(),
-                Some("Retain"),
-                "{id}: {policy}"
-            );
+            assert_eq!(resource[policy].as_str(), Some("Retain"), "{id}: {policy}");
         }
     }
+}
+
+#[test]
+fn the_web_acl_is_on_in_prod_by_default_off_elsewhere_and_rate_limits_auth() {
+    let (_, doc) = template();
+    let stages = doc["Mappings"]["StageConfig"].as_mapping().unwrap();
+    for (stage, config) in stages {
+        let expected = if stage.as_str() == Some("prod") {
+            "true"
+        } else {
+            "false"
+        };
+        assert_eq!(config["WebAcl"].as_str(), Some(expected), "{stage:?}");
+    }
+    let acl = &doc["Resources"]["ApiWebAcl"];
+    assert_eq!(acl["Condition"].as_str(), Some("ProtectsWithWaf"));
+    let rules = acl["Properties"]["Rules"].as_sequence().unwrap();
+    let auth = rules
+        .iter()
+        .find_map(|r| r["Statement"].get("RateBasedStatement"))
+        .expect("a rate-based rule");
+    assert_eq!(
+        auth["ScopeDownStatement"]["ByteMatchStatement"]["SearchString"].as_str(),
+        Some("/auth/")
+    );
+    assert!(rules.iter().any(|r| {
+        r["Statement"]["ManagedRuleGroupStatement"]["Name"].as_str()
+            == Some("AWSManagedRulesCommonRuleSet")
+    }));
+    assert_eq!(
+        doc["Resources"]["ApiWebAclAssociation"]["Condition"].as_str(),
+        Some("ProtectsWithWaf")
+    );
 }

@@ -212,10 +212,7 @@ mod tests {
         let kept = ring.tokens().await.expect("within the bound: the last set");
         assert!(kept.verify(&token).is_ok());
         tokio::time::advance(MAX_KEY_SET_AGE).await;
-        assert!(
-            ring.tokens().await.is_err(),
-            "past the bound: fail closed"
-        );
+        assert!(ring.tokens().await.is_err(), "past the bound: fail closed");
         store.down.store(false, Ordering::SeqCst);
         assert!(ring.tokens().await.is_ok(), "and back once it reads again");
     }

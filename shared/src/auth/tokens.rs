@@ -177,7 +177,9 @@ impl Tokens {
     fn check_issued_at(&self, claims: &Claims, now: DateTime<Utc>) -> Result<(), TokenError> {
         let leeway = i64::try_from(LEEWAY_SECONDS).unwrap_or(0);
         if claims.iat > now.timestamp() + leeway {
-            return Err(TokenError::Invalid("the token is issued in the future".into()));
+            return Err(TokenError::Invalid(
+                "the token is issued in the future".into(),
+            ));
         }
         if claims.exp - claims.iat > self.policy.lifetime.num_seconds() + leeway {
             return Err(TokenError::Invalid(
@@ -332,7 +334,10 @@ mod tests {
         for (what, token) in [
             ("an ID token", sign(Some("id+jwt"), now, now + 900)),
             ("no typ", sign(None, now, now + 900)),
-            ("issued in an hour", sign(Some("JWT"), now + 3600, now + 4500)),
+            (
+                "issued in an hour",
+                sign(Some("JWT"), now + 3600, now + 4500),
+            ),
             ("a year long", sign(Some("JWT"), now, now + 365 * 86_400)),
         ] {
             assert!(
