@@ -48,7 +48,9 @@ done
 ./target/debug/local-stack bootstrap --endpoint "$ENDPOINT" --seed --env-file "$LOCAL/env" \
   --stripe-endpoint "http://127.0.0.1:$STRIPE_PORT"
 
-cargo lambda watch --env-file "$LOCAL/env" --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" &
+# The functions' log lines (flat JSON) also go to .local/functions.log, to grep one order's journey.
+cargo lambda watch --env-file "$LOCAL/env" --invoke-address 127.0.0.1 --invoke-port "$INVOKE_PORT" \
+  > >(tee "$LOCAL/functions.log") 2>&1 &
 echo $! >"$LOCAL/watch.pid"
 
 ./target/debug/local-stack gateway --endpoint "$ENDPOINT" --port "$API_PORT" \
@@ -74,7 +76,7 @@ The order service runs locally ($(($(date +%s) - started)) s to start).
 
 Try, in another terminal:
   export API=$API KEY=$KEY
-  curl -s \$API/health
+  curl -s "\$API/health?deep=true"
   curl -s \$API/products -H "x-api-key: \$KEY"
   curl -s -X POST \$API/auth/register -H "x-api-key: \$KEY" -H 'Content-Type: application/json' \\
        -d '{"email":"ada@example.com","password":"correct horse battery staple"}'

@@ -21,6 +21,7 @@ pub mod error;
 pub mod http;
 pub mod idempotency;
 pub mod lambda;
+pub mod log_line;
 pub mod messages;
 pub mod pipeline;
 pub mod ports;

@@ -170,12 +170,24 @@ pub async fn consume<C: Consume + ?Sized>(
                 order_id = %message.order_id,
                 correlation_id = %message.correlation_id,
                 kind = message.kind.as_str(),
+                step = row.queue.slug(),
             );
+            let started = std::time::Instant::now();
             match consumer.handle(&message).instrument(span.clone()).await {
                 Err(permanent) if !permanent.is_retryable() => {
                     dead_letter_now(consumer, &record, &permanent.chain())
                         .instrument(span)
                         .await
+                }
+                Ok(()) => {
+                    // One line per step of the journey, whatever the step did.
+                    span.in_scope(|| {
+                        tracing::info!(
+                            duration_ms = started.elapsed().as_millis() as u64,
+                            "message handled"
+                        );
+                    });
+                    Ok(())
                 }
                 other => other,
             }

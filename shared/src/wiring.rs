@@ -293,7 +293,7 @@ impl<R: Resources> Wiring for Aws<R> {
     }
 
     fn probes(&self) -> Result<Vec<Box<dyn Probe>>, ConfigError> {
-        [Table::Orders, Table::Products, Table::Idempotency]
+        Table::ALL
             .into_iter()
             .map(|table| {
                 let name = self.table(table)?;

@@ -131,7 +131,13 @@ impl Client {
 
     /// Registers `email` and logs in; returns the access token.
     pub async fn account(&self, email: &str) -> String {
-        let credentials = json!({"email": email, "password": "correct horse battery staple"});
+        self.account_with(email, "correct horse battery staple")
+            .await
+    }
+
+    /// Registers `email` with `password` and logs in; returns the access token.
+    pub async fn account_with(&self, email: &str, password: &str) -> String {
+        let credentials = json!({"email": email, "password": password});
         self.call(
             "POST",
             "/auth/register",

@@ -163,13 +163,7 @@ impl Stack {
         env.set("PAYMENT_PARK_SECONDS", "3");
         env.set("PAYMENT_BREAKER_COOL_DOWN_SECONDS", "5");
         env.set("RATE_LIMIT_PER_MINUTE", "10000");
-        env.seed().await;
-        shared::service::accounts::rotate_signing_key(
-            shared::wiring::Wiring::key_store(&*env).unwrap().as_ref(),
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+        env.seed_with_signing_key().await;
         let admin_email = shared::auth::Email::parse("root@example.com").unwrap();
         let password = shared::auth::Password::parse("correct horse battery staple").unwrap();
         let users = shared::wiring::Wiring::users(&*env).unwrap();

@@ -332,6 +332,18 @@ impl TestEnv {
             .unwrap();
     }
 
+    /// What `make run` bootstraps before the first request: the demo catalog and the first
+    /// signing key.
+    pub async fn seed_with_signing_key(&self) {
+        self.seed().await;
+        shared::service::accounts::rotate_signing_key(
+            shared::wiring::Wiring::key_store(&**self).unwrap().as_ref(),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    }
+
     /// Every message waiting on `queue`, received and deleted.
     pub async fn drain(&self, queue: &str) -> Vec<serde_json::Value> {
         let url = self.name(queue);

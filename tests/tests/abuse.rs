@@ -10,7 +10,6 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use shared::wiring::Wiring;
 use system_tests::TestEnv;
 use system_tests::api::{self, Client};
 
@@ -32,13 +31,7 @@ fn unthrottled_template() -> String {
 async fn service() -> (Arc<TestEnv>, String) {
     let yaml = unthrottled_template();
     let env = Arc::new(TestEnv::with_template(&yaml).await);
-    env.seed().await;
-    shared::service::accounts::rotate_signing_key(
-        env.key_store().unwrap().as_ref(),
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
+    env.seed_with_signing_key().await;
     let service = api::serve(env.clone(), &yaml).await;
     (env, service.url)
 }

@@ -493,12 +493,24 @@ async fn the_catalog_is_public_to_read_and_admin_only_to_change() {
 #[tokio::test]
 async fn health_is_ok_with_the_tables_and_503_without_them() {
     let env = TestEnv::new().await;
+    let deep = || {
+        let mut asking = event("health", None);
+        asking["queryStringParameters"] = json!({"deep": "true"});
+        asking["multiValueQueryStringParameters"] = json!({"deep": ["true"]});
+        request(&asking)
+    };
     let healthy: health::handler::Deps = Wire::wire(env.wiring()).await.unwrap();
-    let response = health::handler::handle(&healthy, request(&event("health", None)))
-        .await
-        .unwrap();
+    let response = health::handler::handle(&healthy, deep()).await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(body(&response)["status"], "ok");
+    let report = body(&response);
+    assert_eq!(report["status"], "ok");
+    let names: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names.len(), 5, "every table: {names:?}");
 
     env.dynamodb()
         .delete_table()
@@ -507,15 +519,22 @@ async fn health_is_ok_with_the_tables_and_503_without_them() {
         .await
         .unwrap();
     let broken = healthy;
-    let response = health::handler::handle(&broken, request(&event("health", None)))
-        .await
-        .unwrap();
+    let response = health::handler::handle(&broken, deep()).await.unwrap();
     assert_eq!(response.status(), 503);
     let report = body(&response);
-    assert_eq!(report["checks"][0], json!({"name": "orders", "ok": false}));
+    assert_eq!(report["checks"][0]["name"], "orders");
+    assert_eq!(report["checks"][0]["ok"], false);
     assert!(
         !report.to_string().contains(&env.name("OrdersTable")),
         "no internals in the report"
+    );
+    let shallow = health::handler::handle(&broken, request(&event("health", None)))
+        .await
+        .unwrap();
+    assert_eq!(
+        (shallow.status(), body(&shallow)),
+        (200.try_into().unwrap(), json!({"status": "ok"})),
+        "the shallow check asks nothing"
     );
 }
 

@@ -20,7 +20,6 @@ use local_stack::template::Template;
 use pre_traffic_check::adapters::{CodeDeployDeployments, LambdaFunctions};
 use pre_traffic_check::check::{Ports, run};
 use serde_json::{Value, json};
-use shared::wiring::Wiring;
 use system_tests::{TestEnv, fake_lambda, moto_endpoint, repo_root};
 
 const ACCOUNT: &str = "123456789012";
@@ -190,13 +189,7 @@ fn by_binary(
 #[tokio::test]
 async fn every_function_of_the_template_passes_its_pre_traffic_check() {
     let env = Arc::new(TestEnv::new().await);
-    env.seed().await;
-    shared::service::accounts::rotate_signing_key(
-        env.key_store().unwrap().as_ref(),
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
+    env.seed_with_signing_key().await;
     let cloud = Cloud::new().await;
     let prefix = format!("{}-", cloud.application);
     let dispatch = system_tests::functions::real_functions(env.clone()).await;

@@ -45,13 +45,7 @@ async fn project_api_on(yaml: &str, adjust: impl FnOnce(&TestEnv)) -> (Arc<TestE
     env.set("PAYMENT_PARK_SECONDS", "1");
     adjust(&env);
     let env = Arc::new(env);
-    env.seed().await;
-    shared::service::accounts::rotate_signing_key(
-        env.key_store().unwrap().as_ref(),
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
+    env.seed_with_signing_key().await;
     let api = system_tests::api::serve(env.clone(), yaml).await;
     (env, api.url)
 }

@@ -1,36 +1,62 @@
-//! `{"status": "ok" | "unavailable", "version", "stage", "checks": [{"name", "ok"}]}`.
+//! Shallow by default: `{"status": "ok"}` with no dependency touched, cheap enough for load
+//! balancers and canaries to call as often as they like. `?deep=true` asks every dependency,
+//! concurrently with a deadline: `{"status": "ok" | "unavailable", "checks": [{"name", "ok",
+//! "latencyMs"}]}`, 503 when one is down. Neither answer names the version or the stage: the route
+//! is public.
 
 use std::convert::Infallible;
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
+use shared::AppError;
+use shared::domain::Invalid;
 use shared::http;
 use shared::service::health::{self, Check, HealthCheck};
 
 pub type Deps = HealthCheck;
 
 #[derive(Serialize)]
-struct Report<'a> {
+struct Report {
     status: &'static str,
-    version: &'a str,
-    stage: &'a str,
-    checks: Vec<Check>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checks: Option<Vec<Check>>,
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
-    http::serve(req, |_, _| async move {
-        let health = health::check(&deps.probes).await;
-        let (status, word) = if health.healthy {
-            (StatusCode::OK, "ok")
-        } else {
-            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    http::serve(req, |req, _| async move {
+        let deep = match http::query_param(&req, "deep") {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => {
+                return Err(AppError::invalid(
+                    "deep",
+                    Invalid("must be `true` or `false`".into()),
+                ));
+            }
         };
-        let report = Report {
-            status: word,
-            version: deps.deployment.version,
-            stage: &deps.deployment.stage,
-            checks: health.checks,
+        let (status, report) = if deep {
+            let health = health::check(&deps.probes).await;
+            let (status, word) = if health.healthy {
+                (StatusCode::OK, "ok")
+            } else {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            };
+            (
+                status,
+                Report {
+                    status: word,
+                    checks: Some(health.checks),
+                },
+            )
+        } else {
+            (
+                StatusCode::OK,
+                Report {
+                    status: "ok",
+                    checks: None,
+                },
+            )
         };
         Ok(http::with_header(
             http::json(status, &report),
@@ -43,7 +69,6 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infalli
 
 #[cfg(test)]
 mod tests {
-    use shared::config::Deployment;
     use shared::testing::{self, StaticProbe};
 
     use super::*;
@@ -62,35 +87,44 @@ mod tests {
                     healthy: true,
                 }),
             ],
-            deployment: Deployment {
-                stage: "local".into(),
-                version: "0.1.0",
-            },
         }
     }
 
-    #[tokio::test]
-    async fn healthy_dependencies_give_200_with_version_and_stage() {
-        let response = handle(&deps(true), testing::request_from_event(EVENT))
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
-        assert_eq!(body["status"], "ok");
-        assert_eq!(body["stage"], "local");
-        assert_eq!(body["version"], "0.1.0");
+    fn asking(deep: Option<&str>) -> Request {
+        let mut event: serde_json::Value = serde_json::from_str(EVENT).unwrap();
+        if let Some(deep) = deep {
+            event["queryStringParameters"] = serde_json::json!({"deep": deep});
+            event["multiValueQueryStringParameters"] = serde_json::json!({"deep": [deep]});
+        }
+        testing::request_from_event(&event.to_string())
+    }
+
+    async fn answer(deps: &Deps, deep: Option<&str>) -> (u16, serde_json::Value) {
+        let response = handle(deps, asking(deep)).await.unwrap();
+        let body = serde_json::from_slice(response.body().as_ref()).unwrap();
+        (response.status().as_u16(), body)
     }
 
     #[tokio::test]
-    async fn a_down_dependency_gives_503_naming_it() {
-        let response = handle(&deps(false), testing::request_from_event(EVENT))
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 503);
-        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    async fn the_shallow_check_touches_nothing_and_says_only_ok() {
+        let (status, body) = answer(&deps(false), None).await;
         assert_eq!(
-            body["checks"][0],
-            serde_json::json!({"name": "orders", "ok": false})
+            (status, body),
+            (200, serde_json::json!({"status": "ok"})),
+            "a dependency being down does not fail the shallow check"
         );
+    }
+
+    #[tokio::test]
+    async fn the_deep_check_gives_503_naming_the_down_dependency_and_no_version_or_stage() {
+        let (status, body) = answer(&deps(false), Some("true")).await;
+        assert_eq!(status, 503);
+        assert_eq!(body["status"], "unavailable");
+        assert_eq!(body["checks"][0]["name"], "orders");
+        assert_eq!(body["checks"][0]["ok"], false);
+        assert!(body["checks"][0]["latencyMs"].is_u64());
+        assert!(body.get("version").is_none() && body.get("stage").is_none());
+        assert_eq!(answer(&deps(true), Some("true")).await.0, 200);
+        assert_eq!(answer(&deps(true), Some("yes")).await.0, 400);
     }
 }

@@ -177,6 +177,10 @@ pub struct Order {
     /// redelivery never tells them twice (at most once per order and outcome).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notices: Vec<OrderStatus>,
+    /// The correlation id of the request that placed it: every message about the order carries
+    /// it, the reconciler's re-drives included, so one id finds the order's whole journey.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
 }
 
 /// An order's payment at the provider (a Stripe PaymentIntent). The intent is recorded on the
@@ -386,6 +390,7 @@ impl Order {
             tracking_number: None,
             parked_until: None,
             notices: Vec::new(),
+            correlation_id: None,
         })
     }
 

@@ -5,14 +5,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::config::{ConfigError, Deployment};
+use crate::config::ConfigError;
 use crate::ports::Probe;
 use crate::wiring::{Wire, Wiring};
 
-/// The dependencies to ask, and what the deployment is.
+/// The dependencies to ask.
 pub struct HealthCheck {
     pub probes: Vec<Box<dyn Probe>>,
-    pub deployment: Deployment,
 }
 
 #[async_trait]
@@ -20,15 +19,17 @@ impl Wire for HealthCheck {
     async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
         Ok(Self {
             probes: from.probes()?,
-            deployment: from.deployment()?,
         })
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Check {
     pub name: String,
     pub ok: bool,
+    /// How long the dependency took to answer (or to time out).
+    pub latency_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -50,6 +51,7 @@ pub async fn check(probes: &[Box<dyn Probe>]) -> Health {
 }
 
 async fn probe_one(probe: &dyn Probe) -> Check {
+    let started = std::time::Instant::now();
     let ok = match tokio::time::timeout(PROBE_TIMEOUT, probe.check()).await {
         Ok(Ok(())) => true,
         Ok(Err(err)) => {
@@ -64,5 +66,6 @@ async fn probe_one(probe: &dyn Probe) -> Check {
     Check {
         name: probe.name().to_string(),
         ok,
+        latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     }
 }

@@ -176,7 +176,9 @@ impl PlaceOrder {
             }
         };
         let stored = async {
-            let order = price(self.catalog.as_ref(), caller, valid, now).await?;
+            let mut order = price(self.catalog.as_ref(), caller, valid, now).await?;
+            // Kept with the order, so a re-drive long after still carries the request's id.
+            order.correlation_id = Some(correlation_id.to_string());
             self.orders.insert(&order, claim.as_ref()).await?;
             Ok(order)
         }

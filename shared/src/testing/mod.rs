@@ -10,6 +10,7 @@
 mod events;
 mod fakes;
 mod fixtures;
+mod logs;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,7 @@ pub use fakes::{
     RecordingQueues, ScopedQueues, Sent, StaticProbe,
 };
 pub use fixtures::{advance, advance_to, order, product, stored_order};
+pub use logs::LogCapture;
 
 use crate::config::ConfigError;
 use crate::pipeline::Queue;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::Context;
+use tracing::Instrument;
 
 use super::{hand_on, transition};
 use crate::config::ConfigError;
@@ -78,6 +79,18 @@ impl DeadLetterHandling {
                 return Ok(());
             }
         };
+        // The letter's message names the request that placed the order: its lines join the
+        // journey (`filter correlation_id = …`).
+        let span = tracing::info_span!(
+            "dead letter",
+            correlation_id = %message.correlation_id,
+            order_id = %message.order_id,
+        );
+        self.judge(letter, &message).instrument(span).await
+    }
+
+    /// Fails the order if it still waits for the letter's step; otherwise only logs why not.
+    async fn judge(&self, letter: &DeadLetter, message: &Envelope) -> Result<(), AppError> {
         let Some(order) = self.orders.get(&message.order_id).await? else {
             tracing::error!(queue = %letter.queue, order_id = %message.order_id, "dead letter for an unknown order kept");
             return Ok(());
@@ -102,6 +115,6 @@ impl DeadLetterHandling {
         )?;
         self.orders.apply(&order, &failed, &entry).await?;
         tracing::error!(queue = %letter.queue, order_id = %order.id, step = %step, receives = letter.receives, problem = letter.problem.as_deref(), "order failed");
-        hand_on(self.queues.as_ref(), &failed, &message).await
+        hand_on(self.queues.as_ref(), &failed, message).await
     }
 }

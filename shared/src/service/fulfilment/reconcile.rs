@@ -115,9 +115,14 @@ impl Reconcile {
         Ok(found)
     }
 
-    /// The order's status message again, to the queue its status routes to.
+    /// The order's status message again, to the queue its status routes to, under the
+    /// correlation id of the request that placed it (orders stored before it was kept get one
+    /// naming the reconciler).
     async fn redrive(&self, order: &Order) -> Result<(), AppError> {
-        let correlation = format!("reconciler-{}", order.id);
+        let correlation = order
+            .correlation_id
+            .clone()
+            .unwrap_or_else(|| format!("reconciler-{}", order.id));
         hand_on_after(
             self.queues.as_ref(),
             order,

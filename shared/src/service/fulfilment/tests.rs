@@ -98,6 +98,7 @@ impl World {
     async fn place(&mut self, card: &str) -> OrderId {
         let mut order = testing::order(OrderId::generate(), "c-1", Utc::now());
         order.payment_method = PaymentMethod::parse(card).unwrap();
+        order.correlation_id = Some("corr".into());
         self.memory.store.insert(&order, None).await.unwrap();
         let message =
             Envelope::announcing(order.status, order.id.clone(), "corr", Utc::now()).unwrap();
@@ -717,6 +718,10 @@ async fn the_reconciler_re_drives_a_stalled_order_and_an_unsettled_one() {
     let kinds: Vec<_> = w.in_flight.iter().map(|(q, m)| (*q, m.kind)).collect();
     assert!(kinds.contains(&(Queue::Inventory, MessageType::OrderPlaced)));
     assert!(kinds.contains(&(Queue::Compensation, MessageType::OrderCancelled)));
+    assert!(
+        w.in_flight.iter().all(|(_, m)| m.correlation_id == "corr"),
+        "re-drives carry the placing request's correlation id"
+    );
     w.run_until_quiet().await;
     assert_eq!(w.order(&lost).await.status, OrderStatus::Completed);
     assert_eq!(w.payments().refunds(&cancelled), 1);
