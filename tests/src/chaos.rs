@@ -315,6 +315,27 @@ macro_rules! scenario {
     };
 }
 
+/// A crash between a side effect and its write: the transaction that moves an order to `status`
+/// is lost (connection reset) 70 % of the time while orders flow, until they have all ended.
+async fn lose_the_write_of(
+    stack: &Stack,
+    scale: Scale,
+    placed: &mut Placed,
+    status: &str,
+) -> String {
+    stack
+        .moto
+        .inject(
+            json!({"service": "dynamodb", "operation": "TransactWriteItems",
+                       "body": format!("\"status\":{{\"S\":\"{status}\"}}"), "action": "reset",
+                       "probability": 0.7, "count": scale.orders * 3}),
+        )
+        .await;
+    stack.place_many(scale.orders, placed).await;
+    stack.settle(placed, scale.settle).await;
+    format!("the {status} write lost (connection reset) 70 % of the time")
+}
+
 /// Sends `message` in schema `version` to `queue`, as another release (or a redrive) would.
 async fn send_raw(env: &TestEnv, queue: &str, body: String) {
     env.sqs()
@@ -422,37 +443,11 @@ pub fn scenarios() -> Vec<Scenario> {
         }),
         scenario!(
             "crash after Stripe confirm before PAID",
-            |stack, scale, placed| {
-                stack
-                    .moto
-                    .inject(
-                        json!({"service": "dynamodb", "operation": "TransactWriteItems",
-                               "body": "\"status\":{\"S\":\"PAID\"}", "action": "reset",
-                               "probability": 0.7, "count": scale.orders * 3}),
-                    )
-                    .await;
-                stack.place_many(scale.orders, placed).await;
-                // The faults stay on until the orders have ended.
-                stack.settle(placed, scale.settle).await;
-                "the PAID write lost (connection reset) 70 % of the time".to_string()
-            }
+            |stack, scale, placed| { lose_the_write_of(stack, scale, placed, "PAID").await }
         ),
         scenario!(
             "crash after carrier booking before SHIPPED",
-            |stack, scale, placed| {
-                stack
-                    .moto
-                    .inject(
-                        json!({"service": "dynamodb", "operation": "TransactWriteItems",
-                               "body": "\"status\":{\"S\":\"SHIPPED\"}", "action": "reset",
-                               "probability": 0.7, "count": scale.orders * 3}),
-                    )
-                    .await;
-                stack.place_many(scale.orders, placed).await;
-                // The faults stay on until the orders have ended.
-                stack.settle(placed, scale.settle).await;
-                "the SHIPPED write lost (connection reset) 70 % of the time".to_string()
-            }
+            |stack, scale, placed| { lose_the_write_of(stack, scale, placed, "SHIPPED").await }
         ),
         scenario!("cancel storms racing every step", |stack, scale, placed| {
             let mut cancels = Vec::new();

@@ -15,10 +15,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde_json::Value;
 use shared::domain::{Order, OrderId, OrderStatus};
 
-use crate::{STRIPE_KEY, TestEnv, localstripe_endpoint};
+use crate::TestEnv;
 
 /// What was sent in: the orders the API acknowledged, and the customer request each belongs to.
 #[derive(Debug, Default, Clone)]
@@ -132,51 +131,21 @@ pub struct Money {
 
 /// Every order's money at the provider, by order id, read from localstripe's own API.
 pub async fn money() -> BTreeMap<String, Money> {
-    let base = localstripe_endpoint().await;
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let get = |url: String| {
-        let http = http.clone();
-        async move {
-            http.get(url)
-                .bearer_auth(STRIPE_KEY)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
-    };
     let mut money: BTreeMap<String, Money> = BTreeMap::new();
-    let mut after = String::new();
-    loop {
-        let page = get(format!("{base}/v1/payment_intents?limit=100{after}")).await;
-        let intents = page["data"].as_array().cloned().unwrap_or_default();
-        for intent in &intents {
-            let Some(order) = intent["metadata"]["order_id"].as_str() else {
-                continue;
-            };
-            if intent["status"] != "succeeded" {
-                continue;
+    for (intent, refunds) in crate::provider_payments(None).await {
+        let Some(order) = intent["metadata"]["order_id"].as_str() else {
+            continue;
+        };
+        let entry = money.entry(order.to_string()).or_default();
+        entry.charges += 1;
+        entry.captured += intent["amount"].as_i64().unwrap_or(0);
+        for refund in &refunds {
+            if refund["status"] != "failed" && refund["status"] != "canceled" {
+                entry.refunded += refund["amount"].as_i64().unwrap_or(0);
             }
-            let entry = money.entry(order.to_string()).or_default();
-            entry.charges += 1;
-            entry.captured += intent["amount"].as_i64().unwrap_or(0);
-            let id = intent["id"].as_str().unwrap();
-            let refunds = get(format!("{base}/v1/refunds?payment_intent={id}")).await;
-            for refund in refunds["data"].as_array().into_iter().flatten() {
-                if refund["status"] != "failed" && refund["status"] != "canceled" {
-                    entry.refunded += refund["amount"].as_i64().unwrap_or(0);
-                }
-            }
-        }
-        match intents.last() {
-            Some(last) if page["has_more"] == true => {
-                after = format!("&starting_after={}", last["id"].as_str().unwrap());
-            }
-            _ => return money,
         }
     }
+    money
 }
 
 /// Checks every invariant; `initial` is each product's stock before the run.

@@ -483,6 +483,20 @@ pub struct ProviderRecord {
 }
 
 pub async fn provider_record(order_id: &str) -> ProviderRecord {
+    let mut record = ProviderRecord::default();
+    for (_, refunds) in provider_payments(Some(order_id)).await {
+        record.charges += 1;
+        record.refunds += refunds.len();
+    }
+    record
+}
+
+/// Every succeeded payment intent at the local provider (of `order` only, if given) with its
+/// refunds, read from localstripe's own API (all pages): what the provider, not our
+/// bookkeeping, says happened to the money.
+pub async fn provider_payments(
+    order: Option<&str>,
+) -> Vec<(serde_json::Value, Vec<serde_json::Value>)> {
     let base = localstripe_endpoint().await;
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let get = |url: String| {
@@ -498,25 +512,26 @@ pub async fn provider_record(order_id: &str) -> ProviderRecord {
                 .unwrap()
         }
     };
-    let mut record = ProviderRecord::default();
+    let mut payments = Vec::new();
     let mut after = String::new();
     loop {
         let page = get(format!("{base}/v1/payment_intents?limit=100{after}")).await;
         let intents = page["data"].as_array().cloned().unwrap_or_default();
         for intent in &intents {
-            if intent["metadata"]["order_id"] != order_id || intent["status"] != "succeeded" {
+            let ours = order.is_none_or(|order| intent["metadata"]["order_id"] == order);
+            if !ours || intent["status"] != "succeeded" {
                 continue;
             }
-            record.charges += 1;
             let id = intent["id"].as_str().unwrap();
             let refunds = get(format!("{base}/v1/refunds?payment_intent={id}")).await;
-            record.refunds += refunds["data"].as_array().map_or(0, Vec::len);
+            let refunds = refunds["data"].as_array().cloned().unwrap_or_default();
+            payments.push((intent.clone(), refunds));
         }
         match intents.last() {
             Some(last) if page["has_more"] == true => {
                 after = format!("&starting_after={}", last["id"].as_str().unwrap());
             }
-            _ => return record,
+            _ => return payments,
         }
     }
 }
