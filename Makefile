@@ -36,7 +36,7 @@ OFFLINE_AWS := env -u AWS_PROFILE -u AWS_SESSION_TOKEN AWS_ACCESS_KEY_ID=offline
 FUNCTIONS := $(notdir $(wildcard functions/*))
 STAGE     ?= dev
 
-.PHONY: help deps rust-tools sam-deps arm64 run stop cost test chaos lint fmt clippy deny deny-fresh build \
+.PHONY: help deps rust-tools sam-deps arm64 run stop cost flags test chaos lint fmt clippy deny deny-fresh build \
 	validate package sam-build deploy deploy-built
 
 help:
@@ -44,6 +44,7 @@ help:
 	@echo "            every function under cargo lambda watch, the local API on http://127.0.0.1:3000"
 	@echo "make stop   stop a stack left running"
 	@echo "make cost   with make run running: time one order to COMPLETED and count what it cost"
+	@echo "make flags [SET=\"acceptOrders=false ...\"]  with make run running: show or change the feature flags"
 	@echo "make test   install what is missing, run every test (unit, property, handler, adapter, API, saga; moto + localstripe)"
 	@echo "make chaos  the fault matrix at full length (within 15 minutes): docs/reliability.md"
 	@echo "make lint   cargo fmt --check, clippy -D warnings, cargo deny, cfn-lint, sam validate --lint"
@@ -87,6 +88,12 @@ stop:
 
 cost:
 	@bash infra/local/order-cost.sh
+
+# The local stack's feature flags (docs/flags.md), while `make run` runs: `make flags` shows them,
+# `make flags SET="acceptOrders=false"` changes them (applies within 30 s).
+flags:
+	@env $$(grep -E '^(AWS_[A-Z_]+|FLAGS_PARAMETER)=' $(LOCAL)/env | xargs) \
+		cargo run --quiet -p order-admin -- flags $(if $(SET),set $(SET),get)
 
 # ---------------------------------------------------------------- test
 build:

@@ -10,7 +10,9 @@ leaves a server behind.
 
 Every request is counted by operation (and DynamoDB transactions by item too): `GET /_counts`
 shows the counts, `DELETE /_counts` resets them. That is how the cost of one order is counted
-(docs/architecture.md).
+(docs/architecture.md). Reads of a secret or a parameter are also counted by its name
+(`secretsmanager.GetSecretValue:<id>`), so a test can count its own resources' reads while other
+tests share the server.
 
 moto has CodeDeploy deployments but not the hook verdict, `PutLifecycleEventHookExecutionStatus`:
 this server answers it as CodeDeploy does and keeps each verdict, which `GET /_hooks` shows (the
@@ -33,6 +35,8 @@ from local_server import server_arguments
 PUT_HOOK_STATUS = "CodeDeploy_20141006.PutLifecycleEventHookExecutionStatus"
 GET_DEPLOYMENT = "CodeDeploy_20141006.GetDeployment"
 DEPLOYMENT_TIMES = ("createTime", "startTime", "completeTime")
+# Reads counted by the name they read too: target -> the request field naming it.
+NAMED_READS = {"AmazonSSM.GetParameter": "Name", "secretsmanager.GetSecretValue": "SecretId"}
 
 
 class RequestCounter:
@@ -61,15 +65,24 @@ class RequestCounter:
         if target:
             self.counts[target] += 1
             if target.endswith(".TransactWriteItems"):
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-                raw = environ["wsgi.input"].read(length)
-                environ["wsgi.input"] = io.BytesIO(raw)
-                try:
-                    items = len(json.loads(raw).get("TransactItems", []))
-                except ValueError:
-                    items = 0
+                items = len(self.body(environ).get("TransactItems", []))
                 self.counts[target + ".items"] += items
+            if target in NAMED_READS:
+                name = self.body(environ).get(NAMED_READS[target], "")
+                self.counts[f"{target}:{name}"] += 1
         return self.app(environ, start_response)
+
+    @staticmethod
+    def body(environ):
+        """The request's JSON body, left readable for moto."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(raw)
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            return {}
+        return document if isinstance(document, dict) else {}
 
     @staticmethod
     def reply(start_response, document, status="200 OK"):

@@ -132,6 +132,27 @@ impl Secret {
     }
 }
 
+/// An SSM parameter of the template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Parameter {
+    /// The stage's feature-flag document (`crate::flags`).
+    Flags,
+}
+
+impl Parameter {
+    pub fn variable(self) -> &'static str {
+        match self {
+            Self::Flags => "FLAGS_PARAMETER",
+        }
+    }
+
+    pub fn logical_id(self) -> &'static str {
+        match self {
+            Self::Flags => "FlagsParameter",
+        }
+    }
+}
+
 /// A whole-number setting, with the variable's name in the error.
 pub fn parse_number<T: std::str::FromStr>(name: &'static str, raw: &str) -> Result<T, ConfigError> {
     raw.trim().parse().map_err(|_| ConfigError::Invalid {

@@ -97,6 +97,12 @@ pub enum AppError {
     /// A dependency failed so often that calls to it stop for a while (an open circuit breaker).
     #[error("{0} is unavailable for now")]
     Unavailable(&'static str),
+    /// The operators closed this for now with a feature flag (`crate::flags`); nothing was done.
+    #[error("{what} is paused by the operators; retry after {retry_after_secs} s")]
+    Closed {
+        what: &'static str,
+        retry_after_secs: u64,
+    },
     /// A dependency (DynamoDB, SQS, the payment provider) failed. The cause is logged, never
     /// shown to the client.
     #[error("{what} failed")]
@@ -142,6 +148,7 @@ impl AppError {
             self,
             Self::Dependency { .. }
                 | Self::Unavailable(_)
+                | Self::Closed { .. }
                 | Self::StaleVersion(_)
                 | Self::RateLimited { .. }
                 | Self::KeyInFlight

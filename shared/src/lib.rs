@@ -6,6 +6,7 @@
 //! - [`adapters`]: the ports on DynamoDB, SQS, Secrets Manager and Stripe.
 //! - [`http`]: the API edge (caller identity, JSON bodies, problem+json, ETags); [`sqs`]: the
 //!   batch runner that enforces the step contract; [`lambda`]: the entry points of `main`.
+//! - [`flags`]: feature flags and dynamic configuration, from SSM through a short cache.
 //! - [`config`], [`telemetry`], [`deadline`]: plumbing.
 //! - `testing` (tests, or the `testing` feature): in-memory fakes and fixtures.
 //!
@@ -18,6 +19,7 @@ pub mod deadline;
 pub mod digest;
 pub mod domain;
 pub mod error;
+pub mod flags;
 pub mod http;
 pub mod idempotency;
 pub mod lambda;

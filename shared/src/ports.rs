@@ -179,6 +179,14 @@ pub trait Queues: Send + Sync {
     async fn dead_letter(&self, queue: Queue, body: &str, problem: &str) -> Result<(), AppError>;
 }
 
+/// Where the feature-flag document of the stage is kept (SSM Parameter Store); read through
+/// [`crate::flags::LiveFlags`], never per request.
+#[async_trait]
+pub trait FlagSource: Send + Sync {
+    /// The document as stored.
+    async fn fetch(&self) -> Result<String, AppError>;
+}
+
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
 }

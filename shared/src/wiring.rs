@@ -23,8 +23,10 @@ use crate::adapters::dynamodb::{
 use crate::adapters::notifier::LogNotifier;
 use crate::adapters::secrets::SecretsKeyStore;
 use crate::adapters::sqs::SqsQueues;
+use crate::adapters::ssm::SsmFlagSource;
 use crate::adapters::stripe::{Resilience, StripePayments};
-use crate::config::{self, ConfigError, Deployment, Secret, Table};
+use crate::config::{self, ConfigError, Deployment, Parameter, Secret, Table};
+use crate::flags::LiveFlags;
 use crate::pipeline::Queue;
 use crate::ports::{
     Carrier, Catalog, Clock, DeadLetters, IdempotencyStore, Inventory, KeyStore, Notifier,
@@ -54,6 +56,8 @@ pub trait Wiring: Send + Sync {
     fn carrier(&self) -> Arc<dyn Carrier>;
     fn notifier(&self) -> Arc<dyn Notifier>;
     fn clock(&self) -> Arc<dyn Clock>;
+    /// The stage's feature flags, through a cache of `FLAGS_TTL_SECONDS` (default 30).
+    fn flags(&self) -> Result<Arc<LiveFlags>, ConfigError>;
     /// What the deep health check asks: every table of the service.
     fn probes(&self) -> Result<Vec<Box<dyn Probe>>, ConfigError>;
     /// A setting that has a default (`STALLED_AFTER_MINUTES`, ...): from the environment in the
@@ -82,6 +86,7 @@ pub trait Resources: Send + Sync {
     fn queue_url(&self, queue: Queue) -> Result<String, ConfigError>;
     fn dead_letter_url(&self, queue: Queue) -> Result<String, ConfigError>;
     fn secret(&self, secret: Secret) -> Result<String, ConfigError>;
+    fn parameter(&self, parameter: Parameter) -> Result<String, ConfigError>;
     fn setting(&self, name: &'static str, default: &str) -> String;
 }
 
@@ -103,6 +108,10 @@ impl Resources for Environment {
 
     fn secret(&self, secret: Secret) -> Result<String, ConfigError> {
         config::required(secret.variable())
+    }
+
+    fn parameter(&self, parameter: Parameter) -> Result<String, ConfigError> {
+        config::required(parameter.variable())
     }
 
     fn setting(&self, name: &'static str, default: &str) -> String {
@@ -290,6 +299,19 @@ impl<R: Resources> Wiring for Aws<R> {
 
     fn clock(&self) -> Arc<dyn Clock> {
         Arc::new(SystemClock)
+    }
+
+    fn flags(&self) -> Result<Arc<LiveFlags>, ConfigError> {
+        let source = SsmFlagSource::new(
+            aws_sdk_ssm::Client::new(&self.config),
+            self.resources.parameter(Parameter::Flags)?,
+        );
+        let ttl = self.number("FLAGS_TTL_SECONDS", 30)?;
+        Ok(Arc::new(LiveFlags::new(
+            Arc::new(source),
+            self.clock(),
+            std::time::Duration::from_secs(ttl),
+        )))
     }
 
     fn probes(&self) -> Result<Vec<Box<dyn Probe>>, ConfigError> {

@@ -28,7 +28,7 @@ use aws_config::SdkConfig;
 use local_stack::provision::{Provisioned, provision};
 use local_stack::template::Template;
 use shared::adapters::stripe::{Resilience, StripePayments};
-use shared::config::{ConfigError, Secret, Table};
+use shared::config::{ConfigError, Parameter, Secret, Table};
 use shared::pipeline::Queue;
 use shared::wiring::{Aws, Resources, Wiring};
 use tokio::sync::OnceCell;
@@ -220,6 +220,9 @@ impl Resources for TestResources {
     fn secret(&self, secret: Secret) -> Result<String, ConfigError> {
         self.named(secret.logical_id())
     }
+    fn parameter(&self, parameter: Parameter) -> Result<String, ConfigError> {
+        self.named(parameter.logical_id())
+    }
     fn setting(&self, name: &'static str, default: &str) -> String {
         self.settings
             .lock()
@@ -342,6 +345,38 @@ impl TestEnv {
         )
         .await
         .unwrap();
+    }
+
+    /// Replaces the stage's feature-flag document, as `order-admin flags set` does.
+    pub async fn set_flags(&self, document: &str) {
+        shared::adapters::ssm::SsmFlagSource::new(
+            aws_sdk_ssm::Client::new(&self.config),
+            self.name("FlagsParameter"),
+        )
+        .store(document)
+        .await
+        .unwrap();
+    }
+
+    /// How often the emulator was asked for the secret or parameter `logical_id` of this
+    /// environment, by anyone (moto_server.py counts reads by name).
+    pub async fn reads_of(&self, logical_id: &str) -> u64 {
+        let counts: serde_json::Value = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .get(format!("{}/_counts", moto_endpoint().await))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let name = self.name(logical_id);
+        ["AmazonSSM.GetParameter", "secretsmanager.GetSecretValue"]
+            .iter()
+            .filter_map(|target| counts[format!("{target}:{name}")].as_u64())
+            .sum()
     }
 
     /// Every message waiting on `queue`, received and deleted.

@@ -994,3 +994,128 @@ async fn queue_messages_are_deleted_on_success_redelivered_on_failure_and_dead_l
     );
     assert_eq!(poison[1].1, "2", "with its receive count");
 }
+
+/// The project's API with flags re-read every second, so a flip shows within a test.
+async fn flagged_api() -> (Arc<TestEnv>, String) {
+    let template = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    project_api_on(&template, |env| env.set("FLAGS_TTL_SECONDS", "1")).await
+}
+
+/// Waits out the flag cache's TTL (1 s in these tests).
+async fn flag_applied() {
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+}
+
+#[tokio::test]
+async fn the_kill_switch_closes_order_intake_within_its_ttl_and_reopens_it() {
+    let (env, api) = flagged_api().await;
+    let ada = account(&api, "ada@example.com").await;
+    let (status, before) = place(&api, &ada, order_body()).await;
+    assert_eq!(status, 201, "{before}");
+
+    env.set_flags(r#"{"acceptOrders":false,"retryAfterSeconds":90}"#)
+        .await;
+    flag_applied().await;
+    let response = http()
+        .post(format!("{api}/orders"))
+        .header("authorization", format!("Bearer {ada}"))
+        .header("x-api-key", KEY)
+        .header("content-type", "application/json")
+        .body(order_body().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "90");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["type"], "/problems/temporarily-closed");
+    assert!(problem["correlationId"].is_string());
+    // Orders accepted before carry on, and reading works throughout.
+    let id = before["id"].as_str().unwrap();
+    await_status(&api, &ada, id, "COMPLETED").await;
+
+    env.set_flags(r#"{"acceptOrders":true}"#).await;
+    flag_applied().await;
+    let (status, after) = place(&api, &ada, order_body()).await;
+    assert_eq!(status, 201, "{after}");
+}
+
+#[tokio::test]
+async fn paused_payments_hold_orders_uncharged_without_dead_letters_and_resume() {
+    let (env, api) = flagged_api().await;
+    let ada = account(&api, "ada@example.com").await;
+    env.set_flags(r#"{"pausePayments":true}"#).await;
+    flag_applied().await;
+    let (_, placed) = place(&api, &ada, order_body()).await;
+    let id = placed["id"].as_str().unwrap();
+    let paying = shared::pipeline::steps_of(&shared::pipeline::PAY)
+        .next()
+        .unwrap()
+        .awaits
+        .as_str();
+    await_status(&api, &ada, id, paying).await;
+    // Several park intervals (1 s here) pass: the order waits, nothing reaches the provider.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (_, order) = read_order(&api, &ada, id).await;
+    assert_eq!(order["status"], paying, "{order}");
+    assert_eq!(
+        system_tests::provider_record(id).await,
+        system_tests::ProviderRecord::default()
+    );
+    assert!(
+        dead_letters_of(&env, "PaymentDeadLetterQueue")
+            .await
+            .is_empty()
+    );
+
+    env.set_flags(r#"{"pausePayments":false}"#).await;
+    await_status(&api, &ada, id, "COMPLETED").await;
+    assert_eq!(
+        system_tests::provider_record(id).await,
+        system_tests::ProviderRecord {
+            charges: 1,
+            refunds: 0
+        }
+    );
+    assert!(env.drain("PaymentDeadLetterQueue").await.is_empty());
+}
+
+/// Warm functions read their flags and secrets from memory: once the first order has gone
+/// through, more orders (sign-in, placing, every step) make no SSM or Secrets Manager call.
+#[tokio::test]
+async fn steady_state_makes_no_ssm_or_secrets_manager_call_per_request() {
+    let (env, api) = project_api().await;
+    let ada = account(&api, "ada@example.com").await;
+    let (_, first) = place(&api, &ada, order_body()).await;
+    await_status(&api, &ada, first["id"].as_str().unwrap(), "COMPLETED").await;
+    let read = [
+        "FlagsParameter",
+        "SigningKeySecret",
+        "PaymentProviderSecret",
+    ];
+    let mut before = Vec::new();
+    for name in read {
+        before.push(env.reads_of(name).await);
+    }
+    assert!(
+        before.iter().all(|reads| *reads >= 1),
+        "each was read at all (the counter sees them): {before:?}"
+    );
+    let bob = account(&api, "bob@example.com").await;
+    for _ in 0..5 {
+        let (status, placed) = place(&api, &bob, order_body()).await;
+        assert_eq!(status, 201);
+        await_status(&api, &bob, placed["id"].as_str().unwrap(), "COMPLETED").await;
+    }
+    for (name, before) in read.iter().zip(before) {
+        assert_eq!(
+            env.reads_of(name).await,
+            before,
+            "{name} was read again in steady state"
+        );
+    }
+}

@@ -97,6 +97,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_kill_switch_answers_503_with_retry_after_and_stores_nothing() {
+        let w = world().await;
+        w.memory
+            .flags
+            .set(r#"{"acceptOrders":false,"retryAfterSeconds":300}"#);
+        let response = handle(&w.deps, testing::request_from_event(EVENT))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "300");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let body = json(&response);
+        assert_eq!(body["type"], "/problems/temporarily-closed");
+        assert!(body["detail"].as_str().unwrap().contains("order intake"));
+        assert_eq!(w.memory.store.order_count(), 0);
+        assert!(w.memory.queues.sent().is_empty());
+    }
+
+    #[tokio::test]
     async fn the_same_key_and_body_return_the_same_order_once() {
         let w = world().await;
         let first = json(

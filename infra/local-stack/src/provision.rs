@@ -1,4 +1,4 @@
-//! Creates the template's tables and queues on the emulator, each named `<prefix><LogicalId>`,
+//! Creates the template's tables, queues, secrets and parameters on the emulator, each named `<prefix><LogicalId>`,
 //! and resolves the functions' environment against them. Creating what exists already is a
 //! no-op, so a restart of the local stack keeps its data.
 
@@ -98,7 +98,33 @@ pub async fn provision(
             .with_context(|| format!("creating secret {logical_id}"))?;
         scope.refs.insert(logical_id, arn);
     }
+    let ssm = aws_sdk_ssm::Client::new(config);
+    for (logical_id, props) in template.resources("AWS::SSM::Parameter") {
+        let name = format!("{prefix}{logical_id}");
+        let initial = scope.resolve(props.get("Value").context("a parameter needs a Value")?)?;
+        create_parameter(&ssm, &name, &initial)
+            .await
+            .with_context(|| format!("creating parameter {logical_id}"))?;
+        scope.refs.insert(logical_id, name);
+    }
     Ok(Provisioned { scope })
+}
+
+/// Creates the parameter with the template's value, or leaves the one there (and an operator's
+/// edit of it) alone.
+async fn create_parameter(client: &aws_sdk_ssm::Client, name: &str, initial: &str) -> Result<()> {
+    if client.get_parameter().name(name).send().await.is_ok() {
+        return Ok(());
+    }
+    client
+        .put_parameter()
+        .name(name)
+        .value(initial)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!(aws_sdk_ssm::error::DisplayErrorContext(e).to_string()))?;
+    Ok(())
 }
 
 async fn create_secret(

@@ -8,7 +8,7 @@
 // Test helpers panic on unexpected values by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use std::time::Duration;
@@ -603,4 +603,45 @@ fn the_web_acl_is_on_in_prod_by_default_off_elsewhere_and_rate_limits_auth() {
         doc["Resources"]["ApiWebAclAssociation"]["Condition"].as_str(),
         Some("ProtectsWithWaf")
     );
+}
+
+/// The flags are read by exactly the functions whose use cases consult them (the kill switch in
+/// create-order, the pause in process-payment), each allowed `ssm:GetParameter` on that parameter
+/// and nothing else of SSM.
+#[test]
+fn exactly_the_functions_that_consult_the_flags_may_read_them() {
+    let (template, _) = template();
+    let readers: BTreeSet<String> = template
+        .functions()
+        .into_iter()
+        .filter(|f| f.environment.contains_key("FLAGS_PARAMETER"))
+        .map(|f| f.binary)
+        .collect();
+    assert_eq!(
+        readers,
+        BTreeSet::from(["create-order".to_string(), "process-payment".to_string()])
+    );
+    let by_binary: BTreeMap<String, String> = template
+        .functions()
+        .into_iter()
+        .map(|f| (f.logical_id, f.binary))
+        .collect();
+    let mut granted = BTreeSet::new();
+    for (function, statement) in policy_statements(&template) {
+        let actions = format!("{:?}", statement.get("Action"));
+        if !actions.contains("ssm:") {
+            continue;
+        }
+        assert!(
+            actions.contains("ssm:GetParameter") && !actions.contains("ssm:Put"),
+            "{function}: {actions}"
+        );
+        let resource = format!("{:?}", statement.get("Resource"));
+        assert!(
+            resource.contains("${FlagsParameter}"),
+            "{function}: {resource}"
+        );
+        granted.insert(by_binary[&function].clone());
+    }
+    assert_eq!(granted, readers);
 }

@@ -5,4 +5,5 @@ pub mod dynamodb;
 pub mod notifier;
 pub mod secrets;
 pub mod sqs;
+pub mod ssm;
 pub mod stripe;

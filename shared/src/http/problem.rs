@@ -72,6 +72,11 @@ pub fn problem(err: &AppError, info: &RequestInfo) -> Response<Body> {
                 .header("x-ratelimit-remaining", "0")
                 .header("x-ratelimit-reset", reset_at.to_string());
         }
+        AppError::Closed {
+            retry_after_secs, ..
+        } => {
+            builder = builder.header(http::header::RETRY_AFTER, retry_after_secs.to_string());
+        }
         AppError::Dependency { .. }
         | AppError::Unavailable(_)
         | AppError::Internal { .. }
@@ -155,6 +160,11 @@ fn classify(err: &AppError) -> (StatusCode, &'static str, &'static str) {
             StatusCode::TOO_MANY_REQUESTS,
             "rate-limited",
             "Too many requests",
+        ),
+        AppError::Closed { .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily-closed",
+            "Temporarily closed",
         ),
         AppError::Dependency { .. }
         | AppError::Unavailable(_)

@@ -8,5 +8,6 @@ pub mod health;
 pub mod limits;
 pub mod orders;
 mod paging;
+pub mod prices;
 
 pub use paging::{Cursor, Limit};

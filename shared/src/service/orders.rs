@@ -1,7 +1,7 @@
 //! Placing, reading, listing and cancelling orders: one use case per kind of work, each owning
 //! its ports.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,11 +14,13 @@ use crate::domain::{
     PaymentMethod, ProductId, Quantity, Reason, ShippingAddress,
 };
 use crate::error::{AppError, FieldError};
+use crate::flags::LiveFlags;
 use crate::pipeline;
 use crate::ports::{
-    Catalog, ClaimOutcome, Clock, IdempotencyStore, OrderCursor, OrderRepository, Page, Queues,
+    ClaimOutcome, Clock, IdempotencyStore, OrderCursor, OrderRepository, Page, Queues,
 };
 use crate::service::Limit;
+use crate::service::prices::PriceList;
 use crate::wiring::{Wire, Wiring};
 
 /// The body of `POST /orders`, before validation.
@@ -37,25 +39,33 @@ pub struct ItemInput {
     pub quantity: i64,
 }
 
-/// Placing an order: priced from the catalog, stored with its idempotency claim, handed to the
-/// first step of the pipeline.
+/// Placing an order: priced from the catalog (through the price cache, for the customers its
+/// rollout reaches), stored with its idempotency claim, handed to the first step of the
+/// pipeline; refused while the flags close intake.
 pub struct PlaceOrder {
     pub orders: Arc<dyn OrderRepository>,
     pub idempotency: Arc<dyn IdempotencyStore>,
-    pub catalog: Arc<dyn Catalog>,
+    pub prices: PriceList,
     pub queues: Arc<dyn Queues>,
     pub clock: Arc<dyn Clock>,
+    pub flags: Arc<LiveFlags>,
 }
 
 #[async_trait]
 impl Wire for PlaceOrder {
     async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+        let max_age = from.number("CATALOG_CACHE_SECONDS", 10)?;
         Ok(Self {
             orders: from.orders()?,
             idempotency: from.idempotency()?,
-            catalog: from.catalog()?,
+            prices: PriceList::new(
+                from.catalog()?,
+                from.clock(),
+                chrono::Duration::seconds(i64::try_from(max_age).unwrap_or(i64::MAX / 1_000)),
+            ),
             queues: from.queues(&routes_of(&[OrderStatus::Pending]), None)?,
             clock: from.clock(),
+            flags: from.flags()?,
         })
     }
 }
@@ -146,6 +156,13 @@ impl PlaceOrder {
         correlation_id: &str,
     ) -> Result<Placed, AppError> {
         let valid = validate(request)?;
+        let flags = self.flags.current().await;
+        if !flags.accept_orders {
+            return Err(AppError::Closed {
+                what: "order intake",
+                retry_after_secs: u64::from(flags.retry_after_seconds),
+            });
+        }
         let now = self.clock.now();
         let claim = match key {
             None => None,
@@ -176,7 +193,8 @@ impl PlaceOrder {
             }
         };
         let stored = async {
-            let mut order = price(self.catalog.as_ref(), caller, valid, now).await?;
+            let cached = flags.catalog_cache_for(caller.id.as_str());
+            let mut order = price(&self.prices, cached, caller, valid, now).await?;
             // Kept with the order, so a re-drive long after still carries the request's id.
             order.correlation_id = Some(correlation_id.to_string());
             self.orders.insert(&order, claim.as_ref()).await?;
@@ -230,18 +248,14 @@ impl PlaceOrder {
 
 /// Prices the lines from the catalog; unknown products are named by their line.
 async fn price(
-    catalog: &dyn Catalog,
+    prices: &PriceList,
+    cached: bool,
     caller: &Caller,
     valid: ValidOrder,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Order, AppError> {
     let ids: Vec<ProductId> = valid.lines.iter().map(|(id, _)| id.clone()).collect();
-    let prices: HashMap<ProductId, _> = catalog
-        .get_many(&ids)
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p.unit_price))
-        .collect();
+    let prices = prices.prices(&ids, cached).await?;
     let mut items = Vec::with_capacity(valid.lines.len());
     let mut unknown = Vec::new();
     for (i, (product_id, quantity)) in valid.lines.into_iter().enumerate() {

@@ -543,6 +543,45 @@ impl Clock for FixedClock {
     }
 }
 
+/// A flag store holding one document, counting its reads; unreadable until given one if built so.
+#[derive(Default)]
+pub struct FakeFlags {
+    document: Mutex<Option<String>>,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+impl FakeFlags {
+    pub fn with(document: &str) -> Self {
+        let flags = Self::default();
+        flags.set(document);
+        flags
+    }
+
+    pub fn unreadable() -> Self {
+        Self::default()
+    }
+
+    pub fn set(&self, document: &str) {
+        *self.document.lock().unwrap() = Some(document.to_string());
+    }
+
+    pub fn reads(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl crate::ports::FlagSource for FakeFlags {
+    async fn fetch(&self) -> Result<String, AppError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.document
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or(AppError::Unavailable("flag store"))
+    }
+}
+
 /// A probe that answers as told.
 pub struct StaticProbe {
     pub name: &'static str,

@@ -22,8 +22,8 @@ pub use events::{
     with_record,
 };
 pub use fakes::{
-    FakePayments, FixedClock, MemoryStore, Quarantined, RecordingCarrier, RecordingNotifier,
-    RecordingQueues, ScopedQueues, Sent, StaticProbe,
+    FakeFlags, FakePayments, FixedClock, MemoryStore, Quarantined, RecordingCarrier,
+    RecordingNotifier, RecordingQueues, ScopedQueues, Sent, StaticProbe,
 };
 pub use fixtures::{advance, advance_to, order, product, stored_order};
 pub use logs::LogCapture;
@@ -111,6 +111,8 @@ pub struct Memory {
     pub notifier: Arc<RecordingNotifier>,
     pub carrier: Arc<RecordingCarrier>,
     pub clock: Arc<FixedClock>,
+    /// The flag document; the defaults (`{}`) unless a test sets another.
+    pub flags: Arc<FakeFlags>,
     settings: Mutex<BTreeMap<&'static str, String>>,
 }
 
@@ -123,6 +125,7 @@ impl Default for Memory {
             notifier: Arc::new(RecordingNotifier::default()),
             carrier: Arc::new(RecordingCarrier::default()),
             clock: Arc::new(FixedClock::new(chrono::Utc::now())),
+            flags: Arc::new(FakeFlags::with("{}")),
             settings: Mutex::new(BTreeMap::new()),
         }
     }
@@ -187,6 +190,14 @@ impl Wiring for Memory {
     }
     fn clock(&self) -> Arc<dyn Clock> {
         self.clock.clone()
+    }
+    fn flags(&self) -> Result<Arc<crate::flags::LiveFlags>, ConfigError> {
+        let ttl = self.number("FLAGS_TTL_SECONDS", 30)?;
+        Ok(Arc::new(crate::flags::LiveFlags::new(
+            self.flags.clone(),
+            self.clock.clone(),
+            std::time::Duration::from_secs(ttl),
+        )))
     }
     fn probes(&self) -> Result<Vec<Box<dyn Probe>>, ConfigError> {
         Ok(["orders", "products", "idempotency"]

@@ -11,19 +11,22 @@ use super::{FulfilmentStep, StepPorts, hand_on, hand_on_after, transition};
 use crate::config::ConfigError;
 use crate::domain::{Order, Payment, PaymentState, Reason};
 use crate::error::AppError;
+use crate::flags::LiveFlags;
 use crate::messages::Envelope;
 use crate::pipeline::{PAY, Step};
 use crate::ports::{Charge, Payments};
 use crate::wiring::{Wire, Wiring};
 
 /// Charges a reserved order: `RESERVED` → `PAID` (on to shipping) or `PAYMENT_FAILED` (on to
-/// compensation, which gives the stock back). While the provider's circuit is open the order
-/// waits on the payment queue (`PAYMENT_PARK_SECONDS`, default 60): nothing is lost, nothing
-/// hammers the provider, and no receive is burnt towards the dead-letter queue.
+/// compensation, which gives the stock back). While the provider's circuit is open, or the flags
+/// pause payments, the order waits on the payment queue (`PAYMENT_PARK_SECONDS`, default 60):
+/// nothing is lost, nothing hammers the provider, and no receive is burnt towards the
+/// dead-letter queue.
 pub struct Pay {
     pub ports: StepPorts,
     pub payments: Arc<dyn Payments>,
     pub park: Duration,
+    pub flags: Arc<LiveFlags>,
 }
 
 #[async_trait]
@@ -33,6 +36,7 @@ impl Wire for Pay {
         Ok(Self {
             payments: from.payments().await?,
             park: Duration::from_secs(from.number("PAYMENT_PARK_SECONDS", 60)?),
+            flags: from.flags()?,
             ports,
         })
     }
@@ -50,6 +54,11 @@ impl FulfilmentStep for Pay {
         order: Order,
         message: &Envelope,
     ) -> Result<(), AppError> {
+        if self.flags.current().await.pause_payments {
+            return self
+                .park(&order, message, "payments paused by the flags")
+                .await;
+        }
         match self.charge(step, order.clone(), message).await {
             Err(AppError::Unavailable(what)) => self.park(&order, message, what).await,
             done => done,
@@ -61,11 +70,11 @@ impl FulfilmentStep for Pay {
 const PARK_SLACK: chrono::Duration = chrono::Duration::seconds(2);
 
 impl Pay {
-    /// Parks the payment while the provider is unavailable: one copy of the message waits on the
+    /// Parks the payment while the provider is unavailable (or payments are paused): one copy of the message waits on the
     /// payment queue (the order records until when, which also keeps the reconciler from
     /// re-driving it); any other copy arriving meanwhile is dropped, so copies do not multiply
     /// during an outage.
-    async fn park(&self, order: &Order, message: &Envelope, what: &str) -> Result<(), AppError> {
+    async fn park(&self, order: &Order, message: &Envelope, why: &str) -> Result<(), AppError> {
         let orders = self.ports.orders.as_ref();
         let now = self.ports.clock.now();
         let current = orders
@@ -77,8 +86,8 @@ impl Pay {
             .is_some_and(|until| until > now + PARK_SLACK)
         {
             tracing::info!(
-                dependency = what,
-                "provider unavailable; another copy of this payment is parked already: dropped"
+                cause = why,
+                "another copy of this payment is parked already: dropped"
             );
             return Ok(());
         }
@@ -88,7 +97,7 @@ impl Pay {
             Ok(()) => {}
             Err(AppError::StaleVersion(_)) => {
                 tracing::info!(
-                    dependency = what,
+                    cause = why,
                     "another copy of this payment parked first: dropped"
                 );
                 return Ok(());
@@ -96,10 +105,11 @@ impl Pay {
             Err(other) => return Err(other),
         }
         tracing::warn!(
-            dependency = what,
+            cause = why,
             park_secs = self.park.as_secs(),
-            "provider unavailable; payment parked for later"
+            "payment parked for later"
         );
+        crate::telemetry::metric("PaymentsParked", 1.0, &[]);
         let queues = self.ports.queues.as_ref();
         hand_on_after(queues, &parked, &message.correlation_id, self.park).await
     }

@@ -433,6 +433,33 @@ async fn a_provider_outage_parks_payments_until_it_recovers() {
     w.check_invariants(&[id]).await;
 }
 
+#[tokio::test]
+async fn paused_payments_wait_on_their_queue_uncharged_and_resume_when_the_flag_clears() {
+    let mut w = World::new().await;
+    w.memory.flags.set(r#"{"pausePayments":true}"#);
+    let id = w.place("pm_card_visa").await;
+    w.run_to(&id, awaits(&PAY)).await;
+    for _ in 0..5 {
+        w.memory.clock.advance(Duration::seconds(61));
+        w.step(1).await;
+    }
+    assert_eq!(w.order(&id).await.status, awaits(&PAY));
+    assert!(
+        w.order(&id).await.payment.is_none(),
+        "nothing charged, no intent"
+    );
+    assert_eq!(
+        w.in_flight.iter().map(|(q, _)| *q).collect::<Vec<_>>(),
+        [PAY.queue],
+        "one copy waits on the payment queue: nothing lost, nothing dead-lettered"
+    );
+    w.memory.flags.set(r#"{"pausePayments":false}"#);
+    w.memory.clock.advance(Duration::seconds(61));
+    w.run_until_quiet().await;
+    assert_eq!(w.order(&id).await.status, OrderStatus::Completed);
+    w.check_invariants(&[id]).await;
+}
+
 /// The defect: each copy of a payment message (a duplicate, a reconciler re-drive) was parked on
 /// its own during an outage, so copies multiplied with every run. One copy parks per window.
 #[tokio::test]
