@@ -130,7 +130,7 @@ impl LiveFlags {
                     kept = if kept.is_some() { "the last good flags" } else { "the defaults" },
                     "could not refresh the feature flags"
                 );
-                crate::telemetry::metric("FlagRefreshFailures", 1.0, &[]);
+                crate::metrics::Metric::FlagRefreshFailures.count();
                 kept.unwrap_or_default()
             }
         };

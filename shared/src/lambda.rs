@@ -21,6 +21,9 @@ pub async fn wire<D: Wire + 'static>() -> Result<&'static D, Error> {
     crate::telemetry::init();
     let source = Aws::from_environment().await;
     let deps = D::wire(&source).await?;
+    // One per container, by function: how often cold starts happen, beside Lambda's InitDuration.
+    let function = crate::config::optional("AWS_LAMBDA_FUNCTION_NAME", "local");
+    crate::metrics::Metric::ColdStart.emit(1.0, Some(&function));
     Ok(Box::leak(Box::new(deps)))
 }
 

@@ -7,6 +7,7 @@
 //! - [`http`]: the API edge (caller identity, JSON bodies, problem+json, ETags); [`sqs`]: the
 //!   batch runner that enforces the step contract; [`lambda`]: the entry points of `main`.
 //! - [`flags`]: feature flags and dynamic configuration, from SSM through a short cache.
+//! - [`metrics`]: every CloudWatch metric, declared once, written as EMF.
 //! - [`config`], [`telemetry`], [`deadline`]: plumbing.
 //! - `testing` (tests, or the `testing` feature): in-memory fakes and fixtures.
 //!
@@ -25,6 +26,7 @@ pub mod idempotency;
 pub mod lambda;
 pub mod log_line;
 pub mod messages;
+pub mod metrics;
 pub mod pipeline;
 pub mod ports;
 pub mod resilience;

@@ -106,7 +106,7 @@ impl CircuitBreaker {
                 cool_down_secs = self.cool_down.as_secs(),
                 "circuit open"
             );
-            crate::telemetry::metric("CircuitOpened", 1.0, &[("Dependency", self.name)]);
+            crate::metrics::Metric::CircuitOpened.emit(1.0, Some(self.name));
             State::Open {
                 until: now + self.cool_down,
             }

@@ -25,6 +25,7 @@ use tracing::Instrument;
 use crate::adapters::sqs::PROBLEM_ATTRIBUTE;
 use crate::error::AppError;
 use crate::messages::Envelope;
+use crate::metrics::Metric;
 use crate::pipeline::Consumer;
 use crate::ports::Queues;
 
@@ -118,7 +119,7 @@ where
     if !failed.is_empty() {
         // A broken step shows here long before its messages are dead-lettered (alarm
         // StepFailuresAlarm, which also rolls a deploy back).
-        crate::telemetry::metric("StepFailures", failed.len() as f64, &[("Queue", label)]);
+        Metric::StepFailures.emit(failed.len() as f64, Some(label));
     }
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failed
@@ -173,7 +174,13 @@ pub async fn consume<C: Consume + ?Sized>(
                 step = row.queue.slug(),
             );
             let started = std::time::Instant::now();
-            match consumer.handle(&message).instrument(span.clone()).await {
+            let step = Some(row.queue.slug());
+            if record.receives > 1 {
+                Metric::StepRetries.emit(1.0, step);
+            }
+            let outcome = consumer.handle(&message).instrument(span.clone()).await;
+            Metric::StepDuration.emit(started.elapsed().as_secs_f64() * 1e3, step);
+            match outcome {
                 Err(permanent) if !permanent.is_retryable() => {
                     dead_letter_now(consumer, &record, &permanent.chain())
                         .instrument(span)

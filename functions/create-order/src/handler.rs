@@ -120,6 +120,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_same_key_and_body_return_the_same_order_once() {
+        shared::metrics::recorded::take();
         let w = world().await;
         let first = json(
             &handle(&w.deps, testing::request_from_event(EVENT))
@@ -133,6 +134,11 @@ mod tests {
         assert_eq!(again.headers()["idempotent-replayed"], "true");
         assert_eq!(json(&again)["id"], first["id"]);
         assert_eq!(w.memory.store.order_count(), 1);
+        assert_eq!(
+            shared::metrics::recorded::count(shared::metrics::Metric::OrdersPlaced),
+            1,
+            "placed once, not once per request"
+        );
     }
 
     #[tokio::test]

@@ -288,7 +288,12 @@ fn every_alarm_names_a_runbook_that_exists() {
     let resources = doc["Resources"].as_mapping().unwrap();
     let alarms: Vec<_> = resources
         .iter()
-        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::CloudWatch::Alarm"))
+        .filter(|(_, r)| {
+            matches!(
+                r["Type"].as_str(),
+                Some("AWS::CloudWatch::Alarm" | "AWS::CloudWatch::CompositeAlarm")
+            )
+        })
         .collect();
     assert!(!alarms.is_empty(), "the template declares alarms");
     for (id, alarm) in alarms {
@@ -644,4 +649,272 @@ fn exactly_the_functions_that_consult_the_flags_may_read_them() {
         granted.insert(by_binary[&function].clone());
     }
     assert_eq!(granted, readers);
+}
+
+/// A string property, plain or under an intrinsic (`!Sub "..."`), unresolved.
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Tagged(tagged) => tagged.value.as_str().map(str::to_string),
+        _ => None,
+    }
+}
+
+/// The metrics of our namespace that a dashboard widget or an alarm reads: (reader, name,
+/// dimension keys).
+fn metrics_read(doc: &Value) -> Vec<(String, String, BTreeSet<String>)> {
+    let mut read = Vec::new();
+    let ours = |namespace: &str| namespace.starts_with("OrderService");
+    let resources = doc["Resources"].as_mapping().unwrap();
+    for (id, resource) in resources {
+        let id = id.as_str().unwrap().to_string();
+        let props = &resource["Properties"];
+        match resource["Type"].as_str() {
+            Some("AWS::CloudWatch::Alarm") => {
+                let mut stats: Vec<&Value> = vec![props];
+                for query in props["Metrics"].as_sequence().into_iter().flatten() {
+                    if let Some(metric) = query.get("MetricStat").and_then(|m| m.get("Metric")) {
+                        stats.push(metric);
+                    }
+                }
+                for stat in stats {
+                    let (Some(namespace), Some(name)) =
+                        (text(&stat["Namespace"]), stat["MetricName"].as_str())
+                    else {
+                        continue;
+                    };
+                    if ours(&namespace) {
+                        let keys = stat["Dimensions"]
+                            .as_sequence()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|d| d["Name"].as_str().map(str::to_string))
+                            .collect();
+                        read.push((id.clone(), name.to_string(), keys));
+                    }
+                }
+            }
+            Some("AWS::CloudWatch::Dashboard") => {
+                let body = text(&props["DashboardBody"]).unwrap();
+                let body: serde_json::Value = serde_json::from_str(
+                    &body
+                        .replace("${Stage}", "dev")
+                        .replace("${AWS::Region}", "eu-west-1"),
+                )
+                .unwrap();
+                for widget in body["widgets"].as_array().unwrap() {
+                    let mut previous: Vec<String> = Vec::new();
+                    for row in widget["properties"]["metrics"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                    {
+                        let row = row.as_array().unwrap();
+                        if let Some(expression) = row[0]["expression"].as_str() {
+                            if let Some(search) = expression.strip_prefix("SEARCH('{") {
+                                let (schema, rest) = search.split_once('}').unwrap();
+                                let mut parts = schema.split(',');
+                                let namespace = parts.next().unwrap();
+                                let name = rest.split('"').nth(1).unwrap();
+                                if ours(namespace) {
+                                    read.push((
+                                        id.clone(),
+                                        name.into(),
+                                        parts.map(str::to_string).collect(),
+                                    ));
+                                }
+                            }
+                            continue;
+                        }
+                        let tokens: Vec<String> = row
+                            .iter()
+                            .filter_map(|t| t.as_str().map(str::to_string))
+                            .collect();
+                        // CloudWatch's shorthand: "." repeats the token above, "..." the rest.
+                        let full: Vec<String> = if tokens[0] == "..." {
+                            let keep = previous.len() - (tokens.len() - 1);
+                            previous[..keep]
+                                .iter()
+                                .chain(&tokens[1..])
+                                .cloned()
+                                .collect()
+                        } else {
+                            tokens
+                                .iter()
+                                .enumerate()
+                                .map(|(i, t)| {
+                                    if t == "." {
+                                        previous[i].clone()
+                                    } else {
+                                        t.clone()
+                                    }
+                                })
+                                .collect()
+                        };
+                        if ours(&full[0]) {
+                            let keys = full[2..].chunks(2).map(|pair| pair[0].clone()).collect();
+                            read.push((id.clone(), full[1].clone(), keys));
+                        }
+                        previous = full;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    read
+}
+
+/// Every `shared` and function source file, as text.
+fn sources() -> Vec<(std::path::PathBuf, String)> {
+    let mut files = Vec::new();
+    let mut dirs = vec![root().join("shared/src"), root().join("functions")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                files.push((path, text));
+            }
+        }
+    }
+    files
+}
+
+/// The defect: the dashboard plotted `OrdersCompleted`, which nothing emitted. Every metric of
+/// the service's namespace that a widget or an alarm reads is declared in `shared::metrics` with
+/// the dimensions it is read by, and emitted from code outside the catalogue (an order outcome's
+/// metric by `metrics::outcome`, whose unit tests count each outcome).
+#[test]
+fn every_metric_a_dashboard_or_alarm_reads_is_emitted() {
+    use shared::metrics::Metric;
+    let (_, doc) = template();
+    let read = metrics_read(&doc);
+    assert!(read.len() > 20, "the parser found the widgets: {read:?}");
+    assert_eq!(
+        doc["Globals"]["Function"]["Environment"]["Variables"]["METRICS_NAMESPACE"],
+        serde_yaml_ng::from_str::<Value>(r#"!Sub "OrderService/${Stage}""#).unwrap(),
+        "the functions publish to the namespace the alarms read"
+    );
+    let code: Vec<_> = sources()
+        .into_iter()
+        .filter(|(path, _)| !path.ends_with("shared/src/metrics.rs"))
+        .collect();
+    let outcome_emitted = code
+        .iter()
+        .any(|(_, text)| text.contains("metrics::outcome("));
+    for (reader, name, keys) in read {
+        let metric = Metric::ALL
+            .into_iter()
+            .find(|m| m.name() == name)
+            .unwrap_or_else(|| {
+                panic!("{reader} reads {name}, which shared::metrics does not declare")
+            });
+        let published: BTreeSet<String> =
+            metric.dimension().map(str::to_string).into_iter().collect();
+        assert!(
+            keys.is_empty() || keys == published,
+            "{reader} reads {name} by {keys:?}; it is published by {published:?} (and by none)"
+        );
+        let by_outcome = OrderStatus::ALL
+            .into_iter()
+            .any(|s| Metric::of_outcome(s) == Some(metric));
+        let direct = code
+            .iter()
+            .any(|(_, text)| text.contains(&format!("Metric::{name}")));
+        assert!(
+            direct || (by_outcome && outcome_emitted),
+            "{reader} reads {name}, which no code emits"
+        );
+    }
+}
+
+/// The period of an alarm: its own, or that of the metrics its expression reads (all alike).
+fn alarm_period(alarm: &Value) -> u64 {
+    if let Some(period) = alarm["Period"].as_u64() {
+        return period;
+    }
+    let periods: BTreeSet<u64> = alarm["Metrics"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get("MetricStat")?.get("Period")?.as_u64())
+        .collect();
+    assert_eq!(periods.len(), 1, "one period per alarm: {periods:?}");
+    periods.into_iter().next().unwrap()
+}
+
+/// Each SLO of docs/slo.md pages on a fast and a slow burn, and each burn is multi-window: the
+/// composite pages only when a long window and a short one (a twelfth of it) both burn at the
+/// same rate, so a burst that has stopped does not page, and a slow leak does.
+#[test]
+fn every_slo_pages_on_a_fast_and_a_slow_burn_over_two_windows() {
+    let (_, doc) = template();
+    let resources = doc["Resources"].as_mapping().unwrap();
+    let slo = std::fs::read_to_string(root().join("docs/slo.md")).unwrap();
+    let mut burns = BTreeMap::new();
+    for (id, resource) in resources {
+        if resource["Type"].as_str() != Some("AWS::CloudWatch::CompositeAlarm") {
+            continue;
+        }
+        let id = id.as_str().unwrap();
+        let props = &resource["Properties"];
+        assert!(
+            props["AlarmActions"]
+                .as_sequence()
+                .is_some_and(|a| !a.is_empty()),
+            "{id} pages"
+        );
+        let rule = text(&props["AlarmRule"]).unwrap();
+        let windows: Vec<&Value> = rule
+            .split("ALARM(\"${")
+            .skip(1)
+            .map(|part| part.split('}').next().unwrap())
+            .map(|child| &resources[child]["Properties"])
+            .collect();
+        assert_eq!(windows.len(), 2, "{id}: {rule}");
+        assert!(
+            rule.contains(") AND ALARM("),
+            "{id}: both windows, not either: {rule}"
+        );
+        let (long, short) = (alarm_period(windows[0]), alarm_period(windows[1]));
+        assert_eq!(
+            long,
+            short * 12,
+            "{id}: the short window is a twelfth of the long one"
+        );
+        assert_eq!(
+            windows[0]["Threshold"], windows[1]["Threshold"],
+            "{id}: one burn rate"
+        );
+        for window in &windows {
+            assert!(
+                window.get("AlarmActions").is_none(),
+                "{id}: a window alone never pages"
+            );
+        }
+        let slo_name = id.split("Slo").next().unwrap().to_string();
+        burns
+            .entry(slo_name)
+            .or_insert_with(BTreeSet::new)
+            .insert(long);
+    }
+    assert_eq!(burns.keys().cloned().collect::<Vec<_>>(), ["Api", "Order"]);
+    for (name, longs) in burns {
+        assert_eq!(
+            longs,
+            BTreeSet::from([3_600, 21_600]),
+            "{name}: a fast and a slow burn"
+        );
+    }
+    for alarm in [
+        "api-slo-fast-burn",
+        "api-slo-slow-burn",
+        "order-slo-fast-burn",
+        "order-slo-slow-burn",
+    ] {
+        assert!(slo.contains(alarm), "docs/slo.md explains {alarm}");
+    }
 }

@@ -150,7 +150,7 @@ impl KeyRing {
                 Ok(tokens)
             }
             Err(err) => {
-                crate::telemetry::metric("KeySetRefreshFailures", 1.0, &[]);
+                crate::metrics::Metric::KeySetRefreshFailures.count();
                 match cached.as_ref() {
                     Some((at, stale)) if at.elapsed() < MAX_KEY_SET_AGE => {
                         tracing::warn!(error = %err.chain(), "key set refresh failed; keeping the last one");

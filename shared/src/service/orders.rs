@@ -198,6 +198,7 @@ impl PlaceOrder {
             // Kept with the order, so a re-drive long after still carries the request's id.
             order.correlation_id = Some(correlation_id.to_string());
             self.orders.insert(&order, claim.as_ref()).await?;
+            crate::metrics::outcome(&order);
             Ok(order)
         }
         .await;
@@ -230,7 +231,7 @@ impl PlaceOrder {
             && let Err(err) = hand_to_fulfilment(self.queues.as_ref(), &order, correlation_id).await
         {
             tracing::error!(order_id = %order.id, error = %err.chain(), "order stored but not handed to fulfilment; the reconciler re-drives it");
-            crate::telemetry::metric("EnqueueFailures", 1.0, &[]);
+            crate::metrics::Metric::EnqueueFailures.count();
         }
         Ok(Placed { order, replayed })
     }
@@ -407,6 +408,7 @@ impl CancelOrder {
             )?;
             match self.orders.apply(&order, &next, &entry).await {
                 Ok(()) => {
+                    crate::metrics::outcome(&next);
                     hand_to_fulfilment(self.queues.as_ref(), &next, correlation_id).await?;
                     return Ok(next);
                 }

@@ -71,7 +71,7 @@ impl DeadLetterHandling {
     /// must never fail a healthy order, let alone refund one that shipped).
     pub async fn handle(&self, letter: &DeadLetter) -> Result<(), AppError> {
         self.letters.keep(letter).await?;
-        crate::telemetry::metric("DeadLetters", 1.0, &[("Queue", &letter.queue)]);
+        crate::metrics::Metric::DeadLetters.emit(1.0, Some(&letter.queue));
         let message = match Envelope::parse(&letter.body) {
             Ok(message) => message,
             Err(unreadable) => {
@@ -114,6 +114,7 @@ impl DeadLetterHandling {
             Some(reason),
         )?;
         self.orders.apply(&order, &failed, &entry).await?;
+        crate::metrics::outcome(&failed);
         tracing::error!(queue = %letter.queue, order_id = %order.id, step = %step, receives = letter.receives, problem = letter.problem.as_deref(), "order failed");
         hand_on(self.queues.as_ref(), &failed, message).await
     }

@@ -20,14 +20,19 @@ use crate::wiring::{Wire, Wiring};
 pub struct Notify {
     pub ports: StepPorts,
     pub notifier: Arc<dyn Notifier>,
+    /// The order completion SLO's threshold (`ORDER_COMPLETION_SLO_SECONDS`, default 60): an
+    /// order completing later counts as `OrdersCompletedLate`, the SLO's bad events (docs/slo.md).
+    pub slo: chrono::Duration,
 }
 
 #[async_trait]
 impl Wire for Notify {
     async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
         let ports = StepPorts::wire(from, &NOTIFY)?;
+        let slo = from.number("ORDER_COMPLETION_SLO_SECONDS", 60)?;
         Ok(Self {
             notifier: from.notifier(),
+            slo: chrono::Duration::seconds(i64::try_from(slo).unwrap_or(i64::MAX / 1_000)),
             ports,
         })
     }
@@ -80,6 +85,7 @@ impl Notify {
         let (mut completed, entry) = transition(order, step.produces, now, reason)?;
         completed.notices.push(completed.status);
         self.ports.orders.apply(order, &completed, &entry).await?;
+        crate::metrics::outcome(&completed);
         let text = format!(
             "Your order {} is on its way: tracking number {}.",
             order.id,
@@ -88,10 +94,11 @@ impl Notify {
         self.notifier.notify(&completed, &text).await?;
         // The SLO's measure: from POST /orders to COMPLETED (OrderLatencySloAlarm).
         let took = completed.updated_at - order.created_at;
-        crate::telemetry::seconds(
-            "OrderCompletionSeconds",
-            took.num_milliseconds() as f64 / 1e3,
-        );
+        crate::metrics::Metric::OrderCompletionSeconds
+            .emit(took.num_milliseconds() as f64 / 1e3, None);
+        if took > self.slo {
+            crate::metrics::Metric::OrdersCompletedLate.count();
+        }
         Ok(())
     }
 }

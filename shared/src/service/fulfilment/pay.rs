@@ -13,6 +13,7 @@ use crate::domain::{Order, Payment, PaymentState, Reason};
 use crate::error::AppError;
 use crate::flags::LiveFlags;
 use crate::messages::Envelope;
+use crate::metrics::Metric;
 use crate::pipeline::{PAY, Step};
 use crate::ports::{Charge, Payments};
 use crate::wiring::{Wire, Wiring};
@@ -109,7 +110,7 @@ impl Pay {
             park_secs = self.park.as_secs(),
             "payment parked for later"
         );
-        crate::telemetry::metric("PaymentsParked", 1.0, &[]);
+        Metric::PaymentsParked.count();
         let queues = self.ports.queues.as_ref();
         hand_on_after(queues, &parked, &message.correlation_id, self.park).await
     }
@@ -152,6 +153,11 @@ impl Pay {
         // compensation refunds the intent it finds recorded.
         self.ports.orders.apply(&order, &next, &entry).await?;
         tracing::info!(status = %next.status, "payment settled the order's way");
+        crate::metrics::outcome(&next);
+        if state == PaymentState::Charged {
+            let total = next.total;
+            Metric::Revenue.emit(total.amount as f64, Some(&total.currency.to_string()));
+        }
         hand_on(self.ports.queues.as_ref(), &next, message).await
     }
 

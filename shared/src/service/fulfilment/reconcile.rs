@@ -18,6 +18,7 @@ use super::hand_on_after;
 use crate::config::ConfigError;
 use crate::domain::{Order, OrderStatus, PaymentState};
 use crate::error::AppError;
+use crate::metrics::Metric;
 use crate::pipeline::{self, Queue};
 use crate::ports::{Clock, OrderRepository, Queues};
 use crate::wiring::{Wire, Wiring};
@@ -105,12 +106,9 @@ impl Reconcile {
                 "reconciliation cut short by the invocation's deadline; the next run starts over"
             );
         }
-        crate::telemetry::metric("StalledOrders", found.stalled as f64, &[]);
-        crate::telemetry::metric(
-            "InvariantViolations",
-            (found.unsettled + found.paid_without_charge) as f64,
-            &[],
-        );
+        Metric::StalledOrders.emit(found.stalled as f64, None);
+        Metric::InvariantViolations
+            .emit((found.unsettled + found.paid_without_charge) as f64, None);
         tracing::info!(?found, "reconciled");
         Ok(found)
     }

@@ -55,6 +55,7 @@ impl FulfilmentStep for Reserve {
                 let reason = Reason::OutOfStock { product_id };
                 let (rejected, entry) = transition(&order, step.refuses, now, Some(reason))?;
                 self.ports.orders.apply(&order, &rejected, &entry).await?;
+                crate::metrics::outcome(&rejected);
                 hand_on(queues, &rejected, message).await
             }
         }

@@ -414,6 +414,104 @@ async fn every_message_delivered_five_times_has_one_effect() {
     w.check_invariants(&[id]).await;
 }
 
+/// Business metrics count outcomes, not deliveries: each order's outcome once, however often its
+/// messages arrive, with the revenue it charged.
+#[tokio::test]
+async fn each_outcome_is_counted_once_whatever_the_redeliveries() {
+    use crate::metrics::{Metric, recorded};
+    recorded::take();
+    let mut w = World::new().await;
+    let paid = w.place("pm_card_visa").await;
+    let declined = w.place("pm_card_visa_chargeDeclined").await;
+    let mut deliveries = 0;
+    while let Some((queue, message)) = w.in_flight.first().cloned() {
+        w.in_flight.remove(0);
+        for _ in 0..3 {
+            w.deliver(queue, &message).await.unwrap();
+            deliveries += 1;
+        }
+        let mut seen = Vec::new();
+        w.in_flight.retain(|(q, m)| {
+            let fresh = !seen.contains(&(*q, m.kind, m.order_id.clone()));
+            seen.push((*q, m.kind, m.order_id.clone()));
+            fresh
+        });
+    }
+    assert_eq!(w.order(&paid).await.status, OrderStatus::Completed);
+    assert_eq!(w.order(&declined).await.status, OrderStatus::PaymentFailed);
+    let emitted = recorded::take();
+    let count = |metric| emitted.iter().filter(|(m, _)| *m == metric).count();
+    assert_eq!(count(Metric::OrdersCompleted), 1);
+    assert_eq!(count(Metric::PaymentsFailed), 1);
+    assert_eq!(count(Metric::OrderCompletionSeconds), 1);
+    assert_eq!(
+        count(Metric::OrdersRejected) + count(Metric::OrdersFailed),
+        0
+    );
+    let revenue: Vec<_> = emitted
+        .iter()
+        .filter(|(m, _)| *m == Metric::Revenue)
+        .collect();
+    assert_eq!(revenue, [&(Metric::Revenue, Some("EUR".to_string()))]);
+    assert_eq!(
+        count(Metric::StepDuration),
+        deliveries,
+        "one per message handled"
+    );
+    assert!(
+        emitted
+            .iter()
+            .filter(|(m, _)| *m == Metric::StepDuration)
+            .all(|(_, step)| step.is_some()),
+        "by step"
+    );
+}
+
+#[tokio::test]
+async fn rejections_cancellations_and_failures_are_counted_as_their_outcome() {
+    use crate::metrics::{Metric, recorded};
+    recorded::take();
+    let mut w = World::new().await;
+    let first = w.place("pm_card_visa").await;
+    let second = w.place("pm_card_visa").await;
+    let third = w.place("pm_card_visa").await;
+    w.run_until_quiet().await;
+    assert_eq!(w.order(&third).await.status, OrderStatus::Rejected);
+    assert_eq!(recorded::count(Metric::OrdersRejected), 1);
+    assert_eq!(recorded::count(Metric::OrdersCompleted), 2);
+    let _ = (first, second);
+
+    let mut w = World::new().await;
+    let cancelled = w.place("pm_card_visa").await;
+    w.cancel(&cancelled).await.unwrap();
+    w.cancel(&cancelled).await.unwrap();
+    w.run_until_quiet().await;
+    assert_eq!(
+        recorded::count(Metric::OrdersCancelled),
+        1,
+        "the repeat changes nothing"
+    );
+
+    let mut w = World::new().await;
+    let failed = w.place("pm_card_visa").await;
+    w.run_to(&failed, awaits(&SHIP)).await;
+    let body = w.take(&failed, SHIP.queue).to_json();
+    w.dead_letters
+        .handle(&letter(SHIP.queue, body.clone()))
+        .await
+        .unwrap();
+    w.dead_letters
+        .handle(&letter(SHIP.queue, body))
+        .await
+        .unwrap();
+    assert_eq!(recorded::count(Metric::OrdersFailed), 1);
+    assert_eq!(
+        recorded::count(Metric::DeadLetters),
+        2,
+        "each letter kept is counted"
+    );
+}
+
 #[tokio::test]
 async fn a_provider_outage_parks_payments_until_it_recovers() {
     let mut w = World::new().await;
