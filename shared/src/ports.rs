@@ -203,6 +203,11 @@ impl Clock for SystemClock {
 #[async_trait]
 pub trait Probe: Send + Sync {
     fn name(&self) -> &str;
+    /// Whether the service is unavailable without it (the deep check answers 503), or only
+    /// degraded (it answers 200, `degraded`).
+    fn required(&self) -> bool {
+        true
+    }
     async fn check(&self) -> Result<(), AppError>;
 }
 

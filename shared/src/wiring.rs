@@ -21,10 +21,10 @@ use crate::adapters::dynamodb::{
     DynamoUsers, TableProbe,
 };
 use crate::adapters::notifier::LogNotifier;
-use crate::adapters::secrets::SecretsKeyStore;
-use crate::adapters::sqs::SqsQueues;
+use crate::adapters::secrets::{SecretProbe, SecretsKeyStore};
+use crate::adapters::sqs::{QueueProbe, SqsQueues};
 use crate::adapters::ssm::SsmFlagSource;
-use crate::adapters::stripe::{Resilience, StripePayments};
+use crate::adapters::stripe::{ProviderProbe, Resilience, StripePayments};
 use crate::config::{self, ConfigError, Deployment, Parameter, Secret, Table};
 use crate::flags::LiveFlags;
 use crate::pipeline::Queue;
@@ -58,7 +58,8 @@ pub trait Wiring: Send + Sync {
     fn clock(&self) -> Arc<dyn Clock>;
     /// The stage's feature flags, through a cache of `FLAGS_TTL_SECONDS` (default 30).
     fn flags(&self) -> Result<Arc<LiveFlags>, ConfigError>;
-    /// What the deep health check asks: every table of the service.
+    /// What the deep health check asks: every table, queue and secret of the service, and the
+    /// payment provider.
     fn probes(&self) -> Result<Vec<Box<dyn Probe>>, ConfigError>;
     /// A setting that has a default (`STALLED_AFTER_MINUTES`, ...): from the environment in the
     /// Lambdas, the default (or a test's override) elsewhere.
@@ -315,16 +316,30 @@ impl<R: Resources> Wiring for Aws<R> {
     }
 
     fn probes(&self) -> Result<Vec<Box<dyn Probe>>, ConfigError> {
-        Table::ALL
-            .into_iter()
-            .map(|table| {
-                let name = self.table(table)?;
-                Ok(
-                    Box::new(TableProbe::new(self.dynamodb(), table.name(), name))
-                        as Box<dyn Probe>,
-                )
-            })
-            .collect()
+        let mut probes: Vec<Box<dyn Probe>> = Vec::new();
+        for table in Table::ALL {
+            let name = self.table(table)?;
+            probes.push(Box::new(TableProbe::new(
+                self.dynamodb(),
+                table.name(),
+                name,
+            )));
+        }
+        for queue in Queue::ALL {
+            let url = self.resources.queue_url(queue)?;
+            let name = format!("{} queue", queue.slug());
+            probes.push(Box::new(QueueProbe::new(self.sqs(), name, url)));
+        }
+        for (secret, name) in [
+            (Secret::SigningKey, "signing keys"),
+            (Secret::PaymentProvider, "payment provider key"),
+        ] {
+            let id = self.resources.secret(secret)?;
+            probes.push(Box::new(SecretProbe::new(&self.config, name, id)));
+        }
+        let base = self.setting("STRIPE_API_BASE", "https://api.stripe.com");
+        probes.push(Box::new(ProviderProbe::new(&base)?));
+        Ok(probes)
     }
 
     fn setting(&self, name: &'static str, default: &str) -> String {

@@ -490,6 +490,70 @@ async fn the_catalog_is_public_to_read_and_admin_only_to_change() {
     assert_eq!(ids, ["p-1", "p-2", "p-3", "p-4", "p-new"]);
 }
 
+/// The provider down is degraded (orders are still taken, payments wait); a queue gone is
+/// unavailable, naming it.
+#[tokio::test]
+async fn deep_health_is_degraded_without_the_provider_and_503_without_a_queue() {
+    let provider = system_tests::FlakyProvider::start().await;
+    let env = TestEnv::new().await;
+    env.set("STRIPE_API_BASE", &provider.url);
+    let deps: health::handler::Deps = Wire::wire(env.wiring()).await.unwrap();
+    let deep = || {
+        let mut asking = event("health", None);
+        asking["queryStringParameters"] = json!({"deep": "true"});
+        asking["multiValueQueryStringParameters"] = json!({"deep": ["true"]});
+        request(&asking)
+    };
+    let check = |report: &serde_json::Value, name: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    let report = body(&health::handler::handle(&deps, deep()).await.unwrap());
+    assert_eq!(report["status"], "ok", "{report}");
+    assert_eq!(
+        check(&report, "payment provider")["ok"],
+        true,
+        "a 401 without a key is reachable"
+    );
+
+    provider.set_up(false);
+    let response = health::handler::handle(&deps, deep()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let report = body(&response);
+    assert_eq!(report["status"], "degraded");
+    let provider_check = check(&report, "payment provider");
+    assert_eq!(
+        (
+            provider_check["ok"].clone(),
+            provider_check["required"].clone()
+        ),
+        (json!(false), json!(false))
+    );
+    provider.set_up(true);
+
+    env.sqs()
+        .delete_queue()
+        .queue_url(env.name("PaymentQueue"))
+        .send()
+        .await
+        .unwrap();
+    let response = health::handler::handle(&deps, deep()).await.unwrap();
+    assert_eq!(response.status(), 503);
+    let report = body(&response);
+    assert_eq!(report["status"], "unavailable");
+    assert_eq!(check(&report, "payment queue")["ok"], false);
+    assert_eq!(check(&report, "shipping queue")["ok"], true);
+    assert!(
+        !report.to_string().contains(&env.name("PaymentQueue")),
+        "no internals in the report"
+    );
+}
+
 #[tokio::test]
 async fn health_is_ok_with_the_tables_and_503_without_them() {
     let env = TestEnv::new().await;
@@ -510,7 +574,25 @@ async fn health_is_ok_with_the_tables_and_503_without_them() {
         .iter()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    assert_eq!(names.len(), 5, "every table: {names:?}");
+    assert_eq!(
+        names,
+        [
+            "orders",
+            "products",
+            "idempotency",
+            "users",
+            "rate limits",
+            "inventory queue",
+            "payment queue",
+            "shipping queue",
+            "notification queue",
+            "compensation queue",
+            "signing keys",
+            "payment provider key",
+            "payment provider"
+        ],
+        "every table, queue and secret, and the provider"
+    );
 
     env.dynamodb()
         .delete_table()

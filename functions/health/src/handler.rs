@@ -1,7 +1,8 @@
 //! Shallow by default: `{"status": "ok"}` with no dependency touched, cheap enough for load
 //! balancers and canaries to call as often as they like. `?deep=true` asks every dependency,
-//! concurrently with a deadline: `{"status": "ok" | "unavailable", "checks": [{"name", "ok",
-//! "latencyMs"}]}`, 503 when one is down. Neither answer names the version or the stage: the route
+//! concurrently with a deadline: `{"status": "ok" | "degraded" | "unavailable", "checks":
+//! [{"name", "ok", "required", "latencyMs"}]}`: 503 when a required one (a table, a queue, a
+//! secret) is down, 200 `degraded` when only the payment provider is (payments wait for it). Neither answer names the version or the stage: the route
 //! is public.
 
 use std::convert::Infallible;
@@ -37,10 +38,10 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infalli
         };
         let (status, report) = if deep {
             let health = health::check(&deps.probes).await;
-            let (status, word) = if health.healthy {
-                (StatusCode::OK, "ok")
-            } else {
-                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            let (status, word) = match (health.healthy, health.degraded) {
+                (true, false) => (StatusCode::OK, "ok"),
+                (true, true) => (StatusCode::OK, "degraded"),
+                (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             };
             (
                 status,

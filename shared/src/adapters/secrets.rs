@@ -167,6 +167,53 @@ impl KeyRing {
     }
 }
 
+/// The health probe of one secret: it must exist and not be scheduled for deletion. It reads the
+/// secret's metadata only (`DescribeSecret`), never its value.
+pub struct SecretProbe {
+    client: Client,
+    name: &'static str,
+    id: String,
+}
+
+impl SecretProbe {
+    pub fn new(config: &aws_config::SdkConfig, name: &'static str, id: String) -> Self {
+        Self {
+            client: Client::new(config),
+            name,
+            id,
+        }
+    }
+}
+
+#[async_trait]
+impl crate::ports::Probe for SecretProbe {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    async fn check(&self) -> Result<(), AppError> {
+        let described = self
+            .client
+            .describe_secret()
+            .secret_id(&self.id)
+            .send()
+            .await
+            .map_err(|e| {
+                AppError::dependency(
+                    "describe secret",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string(),
+                )
+            })?;
+        match described.deleted_date() {
+            Some(_) => Err(AppError::dependency(
+                "describe secret",
+                "the secret is scheduled for deletion",
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};

@@ -116,3 +116,40 @@ impl Queues for SqsQueues {
         .await
     }
 }
+
+/// The health probe of one queue: it must answer for its attributes.
+pub struct QueueProbe {
+    client: Client,
+    name: String,
+    url: String,
+}
+
+impl QueueProbe {
+    /// `name` is what the health report calls it (`payment queue`), `url` the queue's URL.
+    pub fn new(client: Client, name: String, url: String) -> Self {
+        Self { client, name, url }
+    }
+}
+
+#[async_trait]
+impl crate::ports::Probe for QueueProbe {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn check(&self) -> Result<(), AppError> {
+        self.client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| {
+                AppError::dependency(
+                    "queue attributes",
+                    aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
+                )
+            })?;
+        Ok(())
+    }
+}

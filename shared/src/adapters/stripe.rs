@@ -579,3 +579,55 @@ impl StripePayments {
         Ok(Settlement::Refunded(reply.id("refund")?))
     }
 }
+
+/// The health probe of the payment provider: its API must answer over HTTPS. It sends no key
+/// (the health function is not given it), so an answer of 401 means reachable; only no answer,
+/// or a 5xx, is down. Not required: while the provider is down, orders are still taken and their
+/// payments wait (the breaker and the park), so the deep check reports it as degraded, not 503.
+pub struct ProviderProbe {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl ProviderProbe {
+    pub fn new(base_url: &str) -> Result<Self, ConfigError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .build()
+            .map_err(|e| ConfigError::Unusable {
+                what: "payment provider client",
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            http,
+            url: format!("{}/v1/balance", base_url.trim_end_matches('/')),
+        })
+    }
+}
+
+#[async_trait]
+impl crate::ports::Probe for ProviderProbe {
+    fn name(&self) -> &str {
+        PROVIDER
+    }
+
+    fn required(&self) -> bool {
+        false
+    }
+
+    async fn check(&self) -> Result<(), AppError> {
+        let answer = self
+            .http
+            .get(&self.url)
+            .send()
+            .await
+            .map_err(|e| AppError::dependency(PROVIDER, e))?;
+        if answer.status().is_server_error() {
+            return Err(AppError::dependency(
+                PROVIDER,
+                format!("it answered {}", answer.status()),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,4 +1,6 @@
-//! The deep health check: asks every dependency, concurrently, with a deadline.
+//! The deep health check: asks every dependency (tables, queues, secrets, the payment provider),
+//! concurrently, with a deadline. Unavailable when a required one fails; degraded when only an
+//! optional one does (the payment provider: payments wait for it, orders are still taken).
 
 use std::time::Duration;
 
@@ -28,13 +30,17 @@ impl Wire for HealthCheck {
 pub struct Check {
     pub name: String,
     pub ok: bool,
+    pub required: bool,
     /// How long the dependency took to answer (or to time out).
     pub latency_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Health {
+    /// Every required dependency answered.
     pub healthy: bool,
+    /// An optional one did not.
+    pub degraded: bool,
     pub checks: Vec<Check>,
 }
 
@@ -45,7 +51,8 @@ pub async fn check(probes: &[Box<dyn Probe>]) -> Health {
     let checks =
         futures::future::join_all(probes.iter().map(|probe| probe_one(probe.as_ref()))).await;
     Health {
-        healthy: checks.iter().all(|c| c.ok),
+        healthy: checks.iter().all(|c| c.ok || !c.required),
+        degraded: checks.iter().any(|c| !c.ok && !c.required),
         checks,
     }
 }
@@ -66,6 +73,7 @@ async fn probe_one(probe: &dyn Probe) -> Check {
     Check {
         name: probe.name().to_string(),
         ok,
+        required: probe.required(),
         latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     }
 }
