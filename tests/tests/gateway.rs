@@ -1119,3 +1119,84 @@ async fn steady_state_makes_no_ssm_or_secrets_manager_call_per_request() {
         );
     }
 }
+
+/// One correlation id finds an order's whole journey: sent by the client, returned on the
+/// answer, carried by every step's message and kept on every history entry; a cancel keeps its
+/// own request's id on its entry. A malformed id is replaced, not trusted.
+#[tokio::test]
+async fn the_callers_correlation_id_is_on_every_history_entry_of_the_journey() {
+    let (_env, api) = project_api().await;
+    let ada = account(&api, "ada@example.com").await;
+    let send = |body: Value, path: &str, correlation: &str| {
+        http()
+            .post(format!("{api}{path}"))
+            .header("authorization", format!("Bearer {ada}"))
+            .header("x-api-key", KEY)
+            .header("x-correlation-id", correlation)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+    };
+    let placed = send(order_body(), "/orders", "journey-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(placed.headers()["x-correlation-id"], "journey-1");
+    let placed: Value = placed.json().await.unwrap();
+    let id = placed["id"].as_str().unwrap();
+    await_status(&api, &ada, id, "COMPLETED").await;
+    let (_, history) = call(
+        &api,
+        "GET",
+        &format!("/orders/{id}/history"),
+        Some(&ada),
+        true,
+        None,
+    )
+    .await;
+    let ids: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["correlationId"].as_str().unwrap_or("none"))
+        .collect();
+    assert_eq!(ids.len(), shared::pipeline::happy_path().len());
+    assert!(ids.iter().all(|c| *c == "journey-1"), "{ids:?}");
+
+    let placed: Value = send(order_body(), "/orders", "journey-2")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let second = placed["id"].as_str().unwrap();
+    let cancelled = send(json!({}), &format!("/orders/{second}/cancel"), "cancel-2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), 200);
+    let (_, history) = call(
+        &api,
+        "GET",
+        &format!("/orders/{second}/history"),
+        Some(&ada),
+        true,
+        None,
+    )
+    .await;
+    let entries = history["items"].as_array().unwrap();
+    assert_eq!(entries[0]["correlationId"], "journey-2");
+    let cancel = entries.iter().find(|e| e["to"] == "CANCELLED").unwrap();
+    assert_eq!(cancel["correlationId"], "cancel-2");
+
+    let odd = send(order_body(), "/orders", "<script>")
+        .send()
+        .await
+        .unwrap();
+    let replaced = odd.headers()["x-correlation-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(replaced, "<script>", "a malformed id is not echoed");
+    assert!(!replaced.is_empty());
+}

@@ -332,6 +332,21 @@ pub struct HistoryEntry {
     pub to: OrderStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<Reason>,
+    /// The correlation id of the request or message that made the transition: the placing
+    /// request's for the pipeline's steps (re-drives included), a cancel's own for a cancel. One
+    /// id finds the entry, its log lines and its messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+}
+
+impl HistoryEntry {
+    /// The entry, made under `correlation_id`.
+    pub fn correlated(self, correlation_id: &str) -> Self {
+        Self {
+            correlation_id: Some(correlation_id.to_string()),
+            ..self
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -434,6 +449,7 @@ impl Order {
             from: None,
             to: self.status,
             reason: None,
+            correlation_id: self.correlation_id.clone(),
         }
     }
 
@@ -463,6 +479,7 @@ impl Order {
             from: Some(self.status),
             to,
             reason,
+            correlation_id: None,
         };
         Ok((next, entry))
     }

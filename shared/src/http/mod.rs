@@ -44,6 +44,8 @@ impl<U: Wire> Wire for Authenticated<U> {
 }
 
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
+/// The longest correlation id taken from a client.
+const MAX_CORRELATION_ID: usize = 128;
 
 /// What every response and log line of one request carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +61,7 @@ impl RequestInfo {
             .headers()
             .get(CORRELATION_HEADER)
             .and_then(|v| v.to_str().ok())
-            .filter(|v| is_safe_token(v, 128));
+            .filter(|v| is_safe_token(v, MAX_CORRELATION_ID));
         let from_gateway = || match req.request_context_ref() {
             Some(RequestContext::ApiGatewayV1(ctx)) => ctx.request_id.clone(),
             _ => None,
@@ -100,6 +102,17 @@ where
         method = %method,
         path = %info.instance,
     );
+    if req.headers().get(CORRELATION_HEADER).is_some_and(|v| {
+        v.to_str()
+            .map_or(true, |v| !is_safe_token(v, MAX_CORRELATION_ID))
+    }) {
+        // Recorded, not refused: the request goes on under a fresh id.
+        span.in_scope(|| {
+            tracing::info!(
+                "x-correlation-id refused (1-128 of A-Z a-z 0-9 - _ . :); a new one is used"
+            );
+        });
+    }
     let result = handler(req, info.clone()).instrument(span.clone()).await;
     let mut response = result.unwrap_or_else(|err| problem(&err, &info));
     if let Ok(value) = http::HeaderValue::from_str(&info.correlation_id) {

@@ -71,7 +71,7 @@ impl<'a> From<&'a Product> for ProductView<'a> {
 /// One transition of an order's timeline: `reason` in words for people, `reasonCode` for code.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct HistoryView {
+pub struct HistoryView<'a> {
     pub version: u64,
     pub at: String,
     pub from: Option<OrderStatus>,
@@ -80,12 +80,15 @@ pub struct HistoryView {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason_code: Option<&'static str>,
+    /// What to quote to support, and what finds the entry's log lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<&'a str>,
 }
 
-impl HistoryView {
+impl<'a> HistoryView<'a> {
     /// The entry as `viewer` may see it: free text from before reasons were typed is shown to
     /// admins only, since it may name internals.
-    pub fn of(entry: &HistoryEntry, admin: bool) -> Self {
+    pub fn of(entry: &'a HistoryEntry, admin: bool) -> Self {
         let reason = entry.reason.as_ref();
         Self {
             version: entry.version,
@@ -94,6 +97,7 @@ impl HistoryView {
             to: entry.to,
             reason: reason.and_then(|r| describe(r, admin)),
             reason_code: reason.and_then(code),
+            correlation_id: entry.correlation_id.as_deref(),
         }
     }
 }

@@ -406,6 +406,7 @@ impl CancelOrder {
                 self.clock.now(),
                 Some(Reason::CancelledByCustomer),
             )?;
+            let entry = entry.correlated(correlation_id);
             match self.orders.apply(&order, &next, &entry).await {
                 Ok(()) => {
                     crate::metrics::outcome(&next);

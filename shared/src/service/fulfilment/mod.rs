@@ -155,13 +155,15 @@ async fn hand_on_after(
     queues.hand_on(order, correlation_id, delay).await
 }
 
-/// `order` moved to `to`. A refusal is a bug (the table and the state machine disagree), never
-/// worth a retry: it is a permanent error.
+/// `order` moved to `to` by `message` (whose correlation id the history entry keeps). A refusal
+/// is a bug (the table and the state machine disagree), never worth a retry: it is a permanent
+/// error.
 fn transition(
     order: &Order,
     to: Option<OrderStatus>,
     now: DateTime<Utc>,
     reason: Option<Reason>,
+    message: &Envelope,
 ) -> Result<(Order, HistoryEntry), AppError> {
     let to = to.ok_or_else(|| {
         AppError::internal(
@@ -169,7 +171,8 @@ fn transition(
             format!("the step for {} names no status to move to", order.status),
         )
     })?;
-    Ok(order.transition(to, now, reason)?)
+    let (next, entry) = order.transition(to, now, reason)?;
+    Ok((next, entry.correlated(&message.correlation_id)))
 }
 
 #[cfg(test)]

@@ -52,9 +52,14 @@ impl FulfilmentStep for Notify {
         &self.ports
     }
 
-    async fn act(&self, step: &'static Step, order: Order, _: &Envelope) -> Result<(), AppError> {
+    async fn act(
+        &self,
+        step: &'static Step,
+        order: Order,
+        message: &Envelope,
+    ) -> Result<(), AppError> {
         if step.produces.is_some() {
-            return self.complete(&order, step).await;
+            return self.complete(&order, step, message).await;
         }
         if order.notices.contains(&order.status) {
             tracing::info!(status = %order.status, "the customer was told already");
@@ -79,10 +84,15 @@ impl FulfilmentStep for Notify {
 }
 
 impl Notify {
-    async fn complete(&self, order: &Order, step: &Step) -> Result<(), AppError> {
+    async fn complete(
+        &self,
+        order: &Order,
+        step: &Step,
+        message: &Envelope,
+    ) -> Result<(), AppError> {
         let now = self.ports.clock.now();
         let reason = Some(Reason::CustomerNotified);
-        let (mut completed, entry) = transition(order, step.produces, now, reason)?;
+        let (mut completed, entry) = transition(order, step.produces, now, reason, message)?;
         completed.notices.push(completed.status);
         self.ports.orders.apply(order, &completed, &entry).await?;
         crate::metrics::outcome(&completed);

@@ -144,7 +144,7 @@ impl Pay {
                 Some(Reason::PaymentDeclined { provider_message }),
             ),
         };
-        let (mut next, entry) = transition(&order, to, self.ports.clock.now(), reason)?;
+        let (mut next, entry) = transition(&order, to, self.ports.clock.now(), reason, message)?;
         next.payment = Some(Payment {
             state,
             ..Payment::started(intent_id)

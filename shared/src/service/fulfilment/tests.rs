@@ -850,6 +850,14 @@ async fn the_reconciler_re_drives_a_stalled_order_and_an_unsettled_one() {
     w.run_until_quiet().await;
     assert_eq!(w.order(&lost).await.status, OrderStatus::Completed);
     assert_eq!(w.payments().refunds(&cancelled), 1);
+    let history = w.memory.store.history(&lost).await.unwrap();
+    assert_eq!(history.len(), crate::pipeline::happy_path().len());
+    assert!(
+        history
+            .iter()
+            .all(|e| e.correlation_id.as_deref() == Some("corr")),
+        "every entry of the re-driven journey keeps the placing request's id: {history:?}"
+    );
     w.check_invariants(&[lost, cancelled]).await;
 }
 
