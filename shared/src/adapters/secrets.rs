@@ -70,6 +70,9 @@ pub const KEY_REFRESH: Duration = Duration::from_secs(300);
 pub const MAX_KEY_SET_AGE: Duration = Duration::from_secs(900);
 /// The soonest an unknown `kid` may trigger an early re-read.
 pub const UNKNOWN_KID_REFRESH: Duration = Duration::from_secs(30);
+/// How long after a failed read the store is left alone: during an outage a warm container asks
+/// Secrets Manager once per pause, not on every request.
+pub const FAILED_READ_PAUSE: Duration = Duration::from_secs(10);
 
 /// Tokens built from the key store, read at the first use and again every [`KEY_REFRESH`].
 pub struct KeyRing {
@@ -77,6 +80,7 @@ pub struct KeyRing {
     policy: TokenPolicy,
     cached: RwLock<Option<(Instant, Arc<Tokens>)>>,
     last_reread: std::sync::Mutex<Option<Instant>>,
+    last_failure: std::sync::Mutex<Option<Instant>>,
 }
 
 #[async_trait]
@@ -101,6 +105,7 @@ impl KeyRing {
             policy,
             cached: RwLock::new(None),
             last_reread: std::sync::Mutex::new(None),
+            last_failure: std::sync::Mutex::new(None),
         }
     }
 
@@ -138,31 +143,45 @@ impl KeyRing {
         {
             return Ok(tokens.clone());
         }
-        match self
-            .store
-            .load()
-            .await
-            .and_then(|keys| Tokens::new(&keys, self.policy.clone()))
-        {
+        let paused = self
+            .last_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| at.elapsed() < FAILED_READ_PAUSE);
+        let read = if paused {
+            Err(AppError::Unavailable("the signing key set"))
+        } else {
+            let read = self
+                .store
+                .load()
+                .await
+                .and_then(|keys| Tokens::new(&keys, self.policy.clone()));
+            let mut last_failure = self.last_failure.lock().unwrap_or_else(|p| p.into_inner());
+            *last_failure = read.is_err().then(Instant::now);
+            if read.is_err() {
+                crate::metrics::Metric::KeySetRefreshFailures.count();
+            }
+            read
+        };
+        match read {
             Ok(tokens) => {
                 let tokens = Arc::new(tokens);
                 *cached = Some((Instant::now(), tokens.clone()));
                 Ok(tokens)
             }
-            Err(err) => {
-                crate::metrics::Metric::KeySetRefreshFailures.count();
-                match cached.as_ref() {
-                    Some((at, stale)) if at.elapsed() < MAX_KEY_SET_AGE => {
+            Err(err) => match cached.as_ref() {
+                Some((at, stale)) if at.elapsed() < MAX_KEY_SET_AGE => {
+                    if !paused {
                         tracing::warn!(error = %err.chain(), "key set refresh failed; keeping the last one");
-                        Ok(stale.clone())
                     }
-                    Some(_) => {
-                        tracing::error!(error = %err.chain(), "key set refresh failing past its bound; refusing tokens");
-                        Err(err)
-                    }
-                    None => Err(err),
+                    Ok(stale.clone())
                 }
-            }
+                Some(_) => {
+                    tracing::error!(error = %err.chain(), "key set refresh failing past its bound; refusing tokens");
+                    Err(err)
+                }
+                None => Err(err),
+            },
         }
     }
 }
@@ -216,7 +235,7 @@ impl crate::ports::Probe for SecretProbe {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use super::*;
     use crate::domain::Role;
@@ -225,11 +244,13 @@ mod tests {
     struct Flaky {
         keys: KeySet,
         down: AtomicBool,
+        reads: AtomicUsize,
     }
 
     #[async_trait]
     impl KeyStore for Flaky {
         async fn load(&self) -> Result<KeySet, AppError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
             if self.down.load(Ordering::SeqCst) {
                 return Err(AppError::dependency("signing key secret", "down (test)"));
             }
@@ -245,6 +266,7 @@ mod tests {
         let store = Arc::new(Flaky {
             keys: KeySet::default().rotated("k1").unwrap(),
             down: AtomicBool::new(false),
+            reads: AtomicUsize::new(0),
         });
         let ring = KeyRing::new(store.clone(), TokenPolicy::default());
         let token = ring
@@ -261,6 +283,39 @@ mod tests {
         tokio::time::advance(MAX_KEY_SET_AGE).await;
         assert!(ring.tokens().await.is_err(), "past the bound: fail closed");
         store.down.store(false, Ordering::SeqCst);
+        tokio::time::advance(FAILED_READ_PAUSE).await;
         assert!(ring.tokens().await.is_ok(), "and back once it reads again");
+    }
+
+    /// The defect: while Secrets Manager was down, every request of a warm container asked it
+    /// again (bounded only by the 15-minute trust of the last key set).
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_costs_one_read_per_pause_not_one_per_request() {
+        let store = Arc::new(Flaky {
+            keys: KeySet::default().rotated("k1").unwrap(),
+            down: AtomicBool::new(false),
+            reads: AtomicUsize::new(0),
+        });
+        let ring = KeyRing::new(store.clone(), TokenPolicy::default());
+        ring.tokens().await.unwrap();
+        store.down.store(true, Ordering::SeqCst);
+        tokio::time::advance(KEY_REFRESH).await;
+        let before = store.reads.load(Ordering::SeqCst);
+        for _ in 0..100 {
+            assert!(
+                ring.tokens().await.is_ok(),
+                "the last set, within its bound"
+            );
+        }
+        assert_eq!(store.reads.load(Ordering::SeqCst) - before, 1);
+        tokio::time::advance(FAILED_READ_PAUSE).await;
+        for _ in 0..100 {
+            ring.tokens().await.unwrap();
+        }
+        assert_eq!(
+            store.reads.load(Ordering::SeqCst) - before,
+            2,
+            "one more per pause"
+        );
     }
 }
