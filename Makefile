@@ -143,10 +143,11 @@ validate: sam-deps
 # Release zips for arm64 in target/lambda/<function>/bootstrap.zip, then their sizes. One function
 # at a time, as `sam build` runs cargo-lambda, so that the two share every compiled crate (a
 # workspace-wide build unifies features differently and would rebuild them).
-# One cargo invocation for every function: the shared dependencies build once and the functions'
-# release links (LTO, one codegen unit each) run side by side instead of one after another.
 package: deps arm64
-	cargo lambda build --release --arm64 --output-format zip $(addprefix -p ,$(FUNCTIONS))
+	@set -e; for f in $(FUNCTIONS); do \
+		echo "cargo lambda build --release --arm64 --output-format zip --bin $$f"; \
+		(cd functions/$$f && cargo lambda build --release --arm64 --output-format zip --bin $$f); \
+	done
 	@bash infra/deploy/zip-sizes.sh $(FUNCTIONS)
 
 # What `sam deploy` uploads, built offline into .aws-sam/ (the same cargo-lambda release build).
