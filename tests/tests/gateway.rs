@@ -1161,6 +1161,21 @@ async fn the_callers_correlation_id_is_on_every_history_entry_of_the_journey() {
         .collect();
     assert_eq!(ids.len(), shared::pipeline::happy_path().len());
     assert!(ids.iter().all(|c| *c == "journey-1"), "{ids:?}");
+    let actors: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["actor"]["id"].as_str().unwrap_or("none"))
+        .collect();
+    assert_eq!(
+        &actors[1..],
+        [
+            "reserve-inventory",
+            "process-payment",
+            "ship-order",
+            "notify-customer"
+        ]
+    );
 
     let placed: Value = send(order_body(), "/orders", "journey-2")
         .send()
@@ -1188,6 +1203,14 @@ async fn the_callers_correlation_id_is_on_every_history_entry_of_the_journey() {
     assert_eq!(entries[0]["correlationId"], "journey-2");
     let cancel = entries.iter().find(|e| e["to"] == "CANCELLED").unwrap();
     assert_eq!(cancel["correlationId"], "cancel-2");
+    assert_eq!(
+        cancel["actor"]["type"], "customer",
+        "the customer cancelled it"
+    );
+    assert_eq!(
+        entries[0]["actor"], cancel["actor"],
+        "the same customer placed it"
+    );
 
     let odd = send(order_body(), "/orders", "<script>")
         .send()

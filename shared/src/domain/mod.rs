@@ -16,7 +16,7 @@ pub use ids::{CustomerId, IdempotencyKey, OrderId, PaymentMethod, ProductId};
 pub use money::MAX_AMOUNT;
 pub use money::{Currency, Money};
 pub use order::{
-    HistoryEntry, IllegalTransition, Order, OrderItem, OrderStatus, Payment, PaymentState,
+    Actor, HistoryEntry, IllegalTransition, Order, OrderItem, OrderStatus, Payment, PaymentState,
     Quantity, Reason,
 };
 pub use product::{MAX_STOCK, Product, ProductDraft, product_name, stock};

@@ -320,6 +320,16 @@ impl From<Reason> for StoredReason {
     }
 }
 
+/// Who made a transition: the customer (placing, cancelling), an admin (cancelling someone
+/// else's order), or a step of the pipeline (by its function's name, `dead-letter` included).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "camelCase")]
+pub enum Actor {
+    Customer(String),
+    Admin(String),
+    Step(String),
+}
+
 /// One line of an order's audit timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -337,9 +347,20 @@ pub struct HistoryEntry {
     /// id finds the entry, its log lines and its messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
+    /// Who made it (entries written before actors were kept have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
 }
 
 impl HistoryEntry {
+    /// The entry, made by `actor`.
+    pub fn by(self, actor: Actor) -> Self {
+        Self {
+            actor: Some(actor),
+            ..self
+        }
+    }
+
     /// The entry, made under `correlation_id`.
     pub fn correlated(self, correlation_id: &str) -> Self {
         Self {
@@ -450,6 +471,7 @@ impl Order {
             to: self.status,
             reason: None,
             correlation_id: self.correlation_id.clone(),
+            actor: Some(Actor::Customer(self.customer_id.to_string())),
         }
     }
 
@@ -480,6 +502,7 @@ impl Order {
             to,
             reason,
             correlation_id: None,
+            actor: None,
         };
         Ok((next, entry))
     }

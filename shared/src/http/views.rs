@@ -4,7 +4,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::domain::{
-    HistoryEntry, Money, Order, OrderItem, OrderStatus, PaymentState, Product, Reason,
+    Actor, HistoryEntry, Money, Order, OrderItem, OrderStatus, PaymentState, Product, Reason,
     ShippingAddress,
 };
 use crate::ports::Page;
@@ -83,6 +83,37 @@ pub struct HistoryView<'a> {
     /// What to quote to support, and what finds the entry's log lines.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<&'a str>,
+    /// Who made the transition: `{"type": "customer" | "admin" | "step", "id"}`; a customer
+    /// sees that an admin acted, not which one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<ActorView<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ActorView<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<&'a str>,
+}
+
+impl<'a> ActorView<'a> {
+    fn of(actor: &'a Actor, admin: bool) -> Self {
+        match actor {
+            Actor::Customer(id) => Self {
+                kind: "customer",
+                id: Some(id),
+            },
+            Actor::Admin(id) => Self {
+                kind: "admin",
+                id: admin.then_some(id.as_str()),
+            },
+            Actor::Step(function) => Self {
+                kind: "step",
+                id: Some(function),
+            },
+        }
+    }
 }
 
 impl<'a> HistoryView<'a> {
@@ -98,6 +129,7 @@ impl<'a> HistoryView<'a> {
             reason: reason.and_then(|r| describe(r, admin)),
             reason_code: reason.and_then(code),
             correlation_id: entry.correlation_id.as_deref(),
+            actor: entry.actor.as_ref().map(|a| ActorView::of(a, admin)),
         }
     }
 }
@@ -154,5 +186,31 @@ impl<V> ListView<V> {
             items: page.items.iter().map(V::from).collect(),
             cursor: page.next.as_ref().map(Cursor::encode),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_customer_sees_that_an_admin_acted_but_not_which_one() {
+        let entry = HistoryEntry {
+            version: 2,
+            at: chrono::Utc::now(),
+            from: Some(OrderStatus::Pending),
+            to: OrderStatus::Cancelled,
+            reason: Some(Reason::CancelledByCustomer),
+            correlation_id: Some("c-9".into()),
+            actor: Some(Actor::Admin("usr_admin".into())),
+        };
+        let customer = serde_json::to_value(HistoryView::of(&entry, false)).unwrap();
+        assert_eq!(customer["actor"], serde_json::json!({"type": "admin"}));
+        assert_eq!(customer["correlationId"], "c-9");
+        let admin = serde_json::to_value(HistoryView::of(&entry, true)).unwrap();
+        assert_eq!(
+            admin["actor"],
+            serde_json::json!({"type": "admin", "id": "usr_admin"})
+        );
     }
 }

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
 use crate::domain::{
-    AddressInput, Caller, HistoryEntry, IdempotencyKey, Order, OrderId, OrderItem, OrderStatus,
-    PaymentMethod, ProductId, Quantity, Reason, ShippingAddress,
+    Actor, AddressInput, Caller, HistoryEntry, IdempotencyKey, Order, OrderId, OrderItem,
+    OrderStatus, PaymentMethod, ProductId, Quantity, Reason, ShippingAddress,
 };
 use crate::error::{AppError, FieldError};
 use crate::flags::LiveFlags;
@@ -406,7 +406,12 @@ impl CancelOrder {
                 self.clock.now(),
                 Some(Reason::CancelledByCustomer),
             )?;
-            let entry = entry.correlated(correlation_id);
+            let actor = if caller.is_admin() {
+                Actor::Admin(caller.id.to_string())
+            } else {
+                Actor::Customer(caller.id.to_string())
+            };
+            let entry = entry.correlated(correlation_id).by(actor);
             match self.orders.apply(&order, &next, &entry).await {
                 Ok(()) => {
                     crate::metrics::outcome(&next);

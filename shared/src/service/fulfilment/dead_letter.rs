@@ -112,7 +112,7 @@ impl DeadLetterHandling {
             Some(OrderStatus::Failed),
             self.clock.now(),
             Some(reason),
-            message,
+            ("dead-letter", message),
         )?;
         self.orders.apply(&order, &failed, &entry).await?;
         crate::metrics::outcome(&failed);

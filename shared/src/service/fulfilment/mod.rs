@@ -33,7 +33,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::config::ConfigError;
-use crate::domain::{HistoryEntry, Order, OrderStatus, Reason};
+use crate::domain::{Actor, HistoryEntry, Order, OrderStatus, Reason};
 use crate::error::AppError;
 use crate::messages::Envelope;
 use crate::pipeline::{self, Consumer, Step};
@@ -155,15 +155,15 @@ async fn hand_on_after(
     queues.hand_on(order, correlation_id, delay).await
 }
 
-/// `order` moved to `to` by `message` (whose correlation id the history entry keeps). A refusal
-/// is a bug (the table and the state machine disagree), never worth a retry: it is a permanent
-/// error.
+/// `order` moved to `to` by function `by` handling `message` (whose correlation id the history
+/// entry keeps). A refusal is a bug (the table and the state machine disagree), never worth a
+/// retry: it is a permanent error.
 fn transition(
     order: &Order,
     to: Option<OrderStatus>,
     now: DateTime<Utc>,
     reason: Option<Reason>,
-    message: &Envelope,
+    (by, message): (&str, &Envelope),
 ) -> Result<(Order, HistoryEntry), AppError> {
     let to = to.ok_or_else(|| {
         AppError::internal(
@@ -172,7 +172,10 @@ fn transition(
         )
     })?;
     let (next, entry) = order.transition(to, now, reason)?;
-    Ok((next, entry.correlated(&message.correlation_id)))
+    let entry = entry
+        .correlated(&message.correlation_id)
+        .by(Actor::Step(by.to_string()));
+    Ok((next, entry))
 }
 
 #[cfg(test)]

@@ -92,7 +92,13 @@ impl Notify {
     ) -> Result<(), AppError> {
         let now = self.ports.clock.now();
         let reason = Some(Reason::CustomerNotified);
-        let (mut completed, entry) = transition(order, step.produces, now, reason, message)?;
+        let (mut completed, entry) = transition(
+            order,
+            step.produces,
+            now,
+            reason,
+            (step.consumer.function, message),
+        )?;
         completed.notices.push(completed.status);
         self.ports.orders.apply(order, &completed, &entry).await?;
         crate::metrics::outcome(&completed);

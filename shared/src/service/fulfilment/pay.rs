@@ -144,7 +144,13 @@ impl Pay {
                 Some(Reason::PaymentDeclined { provider_message }),
             ),
         };
-        let (mut next, entry) = transition(&order, to, self.ports.clock.now(), reason, message)?;
+        let (mut next, entry) = transition(
+            &order,
+            to,
+            self.ports.clock.now(),
+            reason,
+            (step.consumer.function, message),
+        )?;
         next.payment = Some(Payment {
             state,
             ..Payment::started(intent_id)

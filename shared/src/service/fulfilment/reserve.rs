@@ -46,15 +46,26 @@ impl FulfilmentStep for Reserve {
     ) -> Result<(), AppError> {
         let queues = self.ports.queues.as_ref();
         let now = self.ports.clock.now();
-        let (mut reserved, entry) = transition(&order, step.produces, now, None, message)?;
+        let (mut reserved, entry) = transition(
+            &order,
+            step.produces,
+            now,
+            None,
+            (step.consumer.function, message),
+        )?;
         reserved.stock_held = true;
         match self.inventory.reserve(&order, &reserved, &entry).await? {
             Reservation::Reserved => hand_on(queues, &reserved, message).await,
             Reservation::OutOfStock(product_id) => {
                 tracing::info!(product_id = %product_id, "order rejected: out of stock");
                 let reason = Reason::OutOfStock { product_id };
-                let (rejected, entry) =
-                    transition(&order, step.refuses, now, Some(reason), message)?;
+                let (rejected, entry) = transition(
+                    &order,
+                    step.refuses,
+                    now,
+                    Some(reason),
+                    (step.consumer.function, message),
+                )?;
                 self.ports.orders.apply(&order, &rejected, &entry).await?;
                 crate::metrics::outcome(&rejected);
                 hand_on(queues, &rejected, message).await

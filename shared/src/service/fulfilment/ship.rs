@@ -49,7 +49,13 @@ impl FulfilmentStep for Ship {
             tracking_number: tracking_number.clone(),
         };
         let now = self.ports.clock.now();
-        let (mut shipped, entry) = transition(&order, step.produces, now, Some(reason), message)?;
+        let (mut shipped, entry) = transition(
+            &order,
+            step.produces,
+            now,
+            Some(reason),
+            (step.consumer.function, message),
+        )?;
         shipped.tracking_number = Some(tracking_number);
         self.ports.orders.apply(&order, &shipped, &entry).await?;
         hand_on(self.ports.queues.as_ref(), &shipped, message).await

@@ -12,7 +12,7 @@ use chrono::{Duration, Utc};
 use proptest::prelude::*;
 
 use super::*;
-use crate::domain::{Caller, OrderId, PaymentMethod, ProductId, Role};
+use crate::domain::{Actor, Caller, OrderId, PaymentMethod, ProductId, Role};
 use crate::messages::{MessageType, PREVIOUS_SCHEMA_VERSION, SCHEMA_VERSION};
 use crate::pipeline::{NOTIFY, PAY, Queue, SHIP};
 use crate::ports::{Catalog, DeadLetter, OrderRepository};
@@ -295,6 +295,18 @@ async fn an_order_goes_all_the_way_to_completed() {
     let history = w.memory.store.history(&id).await.unwrap();
     let steps: Vec<OrderStatus> = history.iter().map(|e| e.to).collect();
     assert_eq!(steps, crate::pipeline::happy_path());
+    let actors: Vec<_> = history.iter().map(|e| e.actor.clone().unwrap()).collect();
+    assert_eq!(
+        actors,
+        [
+            Actor::Customer("c-1".into()),
+            Actor::Step("reserve-inventory".into()),
+            Actor::Step("process-payment".into()),
+            Actor::Step("ship-order".into()),
+            Actor::Step("notify-customer".into()),
+        ],
+        "each entry says who made it"
+    );
     assert_eq!(w.last_reason(&id).await, Some(Reason::CustomerNotified));
     let told = w.memory.notifier.told();
     assert_eq!(told.len(), 1);
