@@ -6,6 +6,13 @@ use async_trait::async_trait;
 use crate::error::AppError;
 use crate::ports::FlagSource;
 
+fn failure<E: std::error::Error + Send + Sync + 'static>(err: E) -> AppError {
+    AppError::dependency(
+        "the flags parameter",
+        aws_sdk_ssm::error::DisplayErrorContext(err).to_string(),
+    )
+}
+
 pub struct SsmFlagSource {
     client: aws_sdk_ssm::Client,
     name: String,
@@ -25,12 +32,7 @@ impl SsmFlagSource {
             .overwrite(true)
             .send()
             .await
-            .map_err(|e| {
-                AppError::dependency(
-                    "the flags parameter",
-                    aws_sdk_ssm::error::DisplayErrorContext(e).to_string(),
-                )
-            })?;
+            .map_err(failure)?;
         Ok(())
     }
 }
@@ -44,12 +46,7 @@ impl FlagSource for SsmFlagSource {
             .name(&self.name)
             .send()
             .await
-            .map_err(|e| {
-                AppError::dependency(
-                    "the flags parameter",
-                    aws_sdk_ssm::error::DisplayErrorContext(e).to_string(),
-                )
-            })?;
+            .map_err(failure)?;
         read.parameter
             .and_then(|p| p.value)
             .ok_or_else(|| AppError::internal("the flags parameter", "it has no value"))

@@ -150,6 +150,27 @@ impl World {
         }
     }
 
+    /// Delivers every message in flight `times` times until none is left, keeping one copy of
+    /// each onward message (the re-sends are duplicates by design); returns the deliveries made.
+    async fn deliver_each_until_quiet(&mut self, times: usize) -> usize {
+        let mut deliveries = 0;
+        while let Some((queue, message)) = self.in_flight.first().cloned() {
+            self.in_flight.remove(0);
+            for _ in 0..times {
+                self.deliver(queue, &message).await.unwrap();
+                deliveries += 1;
+            }
+            let mut seen = Vec::new();
+            self.in_flight.retain(|(q, m)| {
+                let key = (*q, m.kind, m.order_id.clone());
+                let fresh = !seen.contains(&key);
+                seen.push(key);
+                fresh
+            });
+        }
+        deliveries
+    }
+
     /// Delivers messages in flight, oldest first, until order `id` is in `status`.
     async fn run_to(&mut self, id: &OrderId, status: OrderStatus) {
         for _ in 0..50 {
@@ -404,19 +425,7 @@ async fn a_shipped_order_can_no_longer_be_cancelled() {
 async fn every_message_delivered_five_times_has_one_effect() {
     let mut w = World::new().await;
     let id = w.place("pm_card_visa").await;
-    while let Some((queue, message)) = w.in_flight.first().cloned() {
-        w.in_flight.remove(0);
-        for _ in 0..5 {
-            w.deliver(queue, &message).await.unwrap();
-        }
-        // Keep one copy of each onward message: the re-sends are duplicates by design.
-        let mut seen = Vec::new();
-        w.in_flight.retain(|(q, m)| {
-            let fresh = !seen.contains(&(*q, m.kind));
-            seen.push((*q, m.kind));
-            fresh
-        });
-    }
+    w.deliver_each_until_quiet(5).await;
     assert_eq!(w.order(&id).await.status, OrderStatus::Completed);
     let transitions = crate::pipeline::happy_path().len();
     assert_eq!(
@@ -435,20 +444,7 @@ async fn each_outcome_is_counted_once_whatever_the_redeliveries() {
     let mut w = World::new().await;
     let paid = w.place("pm_card_visa").await;
     let declined = w.place("pm_card_visa_chargeDeclined").await;
-    let mut deliveries = 0;
-    while let Some((queue, message)) = w.in_flight.first().cloned() {
-        w.in_flight.remove(0);
-        for _ in 0..3 {
-            w.deliver(queue, &message).await.unwrap();
-            deliveries += 1;
-        }
-        let mut seen = Vec::new();
-        w.in_flight.retain(|(q, m)| {
-            let fresh = !seen.contains(&(*q, m.kind, m.order_id.clone()));
-            seen.push((*q, m.kind, m.order_id.clone()));
-            fresh
-        });
-    }
+    let deliveries = w.deliver_each_until_quiet(3).await;
     assert_eq!(w.order(&paid).await.status, OrderStatus::Completed);
     assert_eq!(w.order(&declined).await.status, OrderStatus::PaymentFailed);
     let emitted = recorded::take();
