@@ -43,6 +43,42 @@ impl OrderCursor {
     }
 }
 
+/// Where an admin's listing of one status (most recently changed first) resumes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StatusCursor {
+    #[serde(rename = "u")]
+    pub updated_at: DateTime<Utc>,
+    #[serde(rename = "i")]
+    pub id: OrderId,
+}
+
+impl StatusCursor {
+    /// The position just after `order`.
+    pub fn after(order: &Order) -> Self {
+        Self {
+            updated_at: order.updated_at,
+            id: order.id.clone(),
+        }
+    }
+}
+
+/// Which orders an admin lists: those now in `status` whose last change is in `[from, to)`;
+/// an open end is unbounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusQuery {
+    pub status: OrderStatus,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl StatusQuery {
+    pub fn selects(&self, order: &Order) -> bool {
+        order.status == self.status
+            && self.from.is_none_or(|from| order.updated_at >= from)
+            && self.to.is_none_or(|to| order.updated_at < to)
+    }
+}
+
 #[async_trait]
 pub trait OrderRepository: Send + Sync {
     /// Stores a new order and its creation history entry and, when given, completes the
@@ -79,6 +115,14 @@ pub trait OrderRepository: Send + Sync {
 
     /// Every order that still owes compensation ([`Order::owes_compensation`]), however old.
     async fn owing_compensation(&self) -> Result<Vec<Order>, AppError>;
+
+    /// A page of the orders `query` selects, most recently changed first, for support staff.
+    async fn list_by_status(
+        &self,
+        query: StatusQuery,
+        limit: u16,
+        after: Option<&StatusCursor>,
+    ) -> Result<Page<Order, StatusCursor>, AppError>;
 
     /// The orders in `status` last changed in `[from, to)`, for the reconciler.
     async fn changed_between(

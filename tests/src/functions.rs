@@ -31,6 +31,7 @@ struct Functions {
     create_order: create_order::handler::Deps,
     get_order: get_order::handler::Deps,
     list_orders: list_orders::handler::Deps,
+    admin_list_orders: admin_list_orders::handler::Deps,
     cancel_order: cancel_order::handler::Deps,
     get_order_history: get_order_history::handler::Deps,
     list_products: list_products::handler::Deps,
@@ -62,6 +63,7 @@ impl Functions {
             create_order: Wire::wire(from).await.unwrap(),
             get_order: Wire::wire(from).await.unwrap(),
             list_orders: Wire::wire(from).await.unwrap(),
+            admin_list_orders: Wire::wire(from).await.unwrap(),
             cancel_order: Wire::wire(from).await.unwrap(),
             get_order_history: Wire::wire(from).await.unwrap(),
             list_products: Wire::wire(from).await.unwrap(),
@@ -106,6 +108,12 @@ impl Functions {
             "list-orders" => {
                 as_proxy(payload, |r| {
                     list_orders::handler::handle(&self.list_orders, r)
+                })
+                .await
+            }
+            "admin-list-orders" => {
+                as_proxy(payload, |r| {
+                    admin_list_orders::handler::handle(&self.admin_list_orders, r)
                 })
                 .await
             }

@@ -14,7 +14,7 @@ use shared::domain::{
 };
 use shared::messages::Envelope;
 use shared::pipeline::Queue;
-use shared::ports::{ClaimOutcome, OrderCursor, Probe};
+use shared::ports::{ClaimOutcome, OrderCursor, Probe, StatusCursor, StatusQuery};
 use shared::testing as memory;
 use shared::wiring::Wiring;
 use system_tests::TestEnv;
@@ -133,6 +133,73 @@ async fn a_customers_listing_pages_newest_first_and_holds_only_their_orders() {
     }
     mine.reverse();
     assert_eq!(seen, mine);
+}
+
+#[tokio::test]
+async fn a_status_listing_pages_across_every_shard_most_recent_first() {
+    let env = TestEnv::new().await;
+    let orders = env.orders().unwrap();
+    let start = Utc::now() - Duration::hours(1);
+    let mut pending = Vec::new();
+    // 20 orders over 8 shards, two of them changed in the same millisecond, and others in
+    // another status that must not show.
+    for (i, minute) in (0..19).chain([7]).enumerate() {
+        let mut order = memory::order(
+            OrderId::generate(),
+            &format!("c-{i}"),
+            start + Duration::minutes(minute),
+        );
+        orders.insert(&order, None).await.unwrap();
+        pending.push((order.updated_at, order.id.clone()));
+        order.id = OrderId::generate();
+        order.status = OrderStatus::Paid;
+        orders.insert(&order, None).await.unwrap();
+    }
+    pending.sort_by(|a, b| b.cmp(a));
+    let all = StatusQuery {
+        status: OrderStatus::Pending,
+        from: None,
+        to: None,
+    };
+    let walk = |query: StatusQuery| {
+        let orders = orders.clone();
+        async move {
+            let mut seen = Vec::new();
+            let mut cursor: Option<StatusCursor> = None;
+            loop {
+                let page = orders
+                    .list_by_status(query, 3, cursor.as_ref())
+                    .await
+                    .unwrap();
+                assert!(page.items.len() <= 3);
+                seen.extend(page.items.into_iter().map(|o| (o.updated_at, o.id)));
+                cursor = page.next;
+                if cursor.is_none() {
+                    return seen;
+                }
+            }
+        }
+    };
+    assert_eq!(walk(all).await, pending);
+
+    let window = StatusQuery {
+        from: Some(start + Duration::minutes(5)),
+        to: Some(start + Duration::minutes(10)),
+        ..all
+    };
+    let inside: Vec<_> = pending
+        .iter()
+        .filter(|(at, _)| {
+            window.from.is_some_and(|f| *at >= f) && window.to.is_some_and(|t| *at < t)
+        })
+        .cloned()
+        .collect();
+    assert_eq!(
+        inside.len(),
+        6,
+        "minutes 5 to 9, and the second order at minute 7"
+    );
+    assert_eq!(walk(window).await, inside);
 }
 
 #[tokio::test]

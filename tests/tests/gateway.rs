@@ -515,6 +515,7 @@ async fn every_route_answers_each_kind_of_caller_as_intended() {
     // (method, path, body, expected status for each caller above)
     let order_path = format!("/orders/{id}");
     let cancel_path = format!("/orders/{id}/cancel");
+    let history_path = format!("/orders/{id}/history");
     let routes: Vec<(&str, &str, Option<Value>, [u16; 5])> = vec![
         ("GET", "/health", None, [200, 200, 200, 200, 200]),
         ("GET", "/products", None, [403, 200, 200, 200, 200]),
@@ -532,8 +533,21 @@ async fn every_route_answers_each_kind_of_caller_as_intended() {
             Some(order_body()),
             [403, 401, 201, 201, 201],
         ),
-        ("GET", &order_path, None, [403, 401, 200, 404, 404]),
-        ("POST", &cancel_path, None, [403, 401, 200, 404, 404]),
+        ("GET", &order_path, None, [403, 401, 200, 404, 200]),
+        ("GET", &history_path, None, [403, 401, 200, 404, 200]),
+        (
+            "GET",
+            "/admin/orders?status=RESERVED",
+            None,
+            [403, 401, 404, 404, 200],
+        ),
+        (
+            "GET",
+            "/admin/orders?status=nope",
+            None,
+            [403, 401, 404, 404, 400],
+        ),
+        ("POST", &cancel_path, None, [403, 401, 200, 404, 200]),
     ];
     for (method, path, body, expected) in routes {
         for ((who, token, key), want) in callers.iter().zip(expected) {
@@ -549,6 +563,60 @@ async fn every_route_answers_each_kind_of_caller_as_intended() {
             .iter()
             .all(|o| o["id"] != id.as_str()),
         "bob never sees alice's order"
+    );
+
+    // Support cancels an order of Bob's: the history says an admin did, and which one only to
+    // admins; the listing of cancelled orders shows it with its customer.
+    let (_, order) = place(&api, &bob, order_body()).await;
+    let bobs_order = order["id"].as_str().unwrap().to_string();
+    let (status, _) = call(
+        &api,
+        "POST",
+        &format!("/orders/{bobs_order}/cancel"),
+        Some(&admin),
+        true,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let history_as = |token: &str| {
+        let path = format!("/orders/{bobs_order}/history");
+        let token = token.to_string();
+        let api = api.clone();
+        async move {
+            let (_, body) = call(&api, "GET", &path, Some(&token), true, None).await;
+            body["items"].as_array().unwrap().last().unwrap().clone()
+        }
+    };
+    let seen_by_bob = history_as(&bob).await;
+    assert_eq!(seen_by_bob["reasonCode"], "CANCELLED_BY_SUPPORT");
+    assert_eq!(seen_by_bob["actor"], json!({"type": "admin"}));
+    let seen_by_admin = history_as(&admin).await;
+    assert_eq!(seen_by_admin["actor"]["type"], "admin");
+    assert!(seen_by_admin["actor"]["id"].is_string());
+    let (_, cancelled) = call(
+        &api,
+        "GET",
+        "/admin/orders?status=CANCELLED&limit=100",
+        Some(&admin),
+        true,
+        None,
+    )
+    .await;
+    let listed: Vec<&Value> = cancelled["items"].as_array().unwrap().iter().collect();
+    assert_eq!(
+        listed.len(),
+        2,
+        "alice's and bob's cancelled orders: {cancelled}"
+    );
+    assert_eq!(listed[0]["id"], bobs_order.as_str(), "most recent first");
+    assert!(listed.iter().all(|o| o["customerId"].is_string()));
+    let (_, seen) = read_order(&api, &admin, &bobs_order).await;
+    assert!(seen["customerId"].is_string());
+    let (_, seen) = read_order(&api, &bob, &bobs_order).await;
+    assert!(
+        seen.get("customerId").is_none(),
+        "a customer is not shown their own id"
     );
 }
 

@@ -1,4 +1,5 @@
-//! `GET /orders/{id}`: the caller's own order, with an `ETag` for cheap revalidation.
+//! `GET /orders/{id}`: the caller's own order (any order, with its customer, for an admin), with
+//! an `ETag` for cheap revalidation.
 
 use std::convert::Infallible;
 
@@ -15,7 +16,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infalli
         let order = deps.use_case.get(&caller, &id).await?;
         Ok(http::cacheable_json(
             &req,
-            &OrderView::from(&order),
+            &OrderView::seen_by(&order, caller.is_admin()),
             Caching::Private,
         ))
     })
@@ -60,6 +61,19 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(response.status(), 404);
+    }
+
+    #[tokio::test]
+    async fn an_admin_reads_anyones_order_with_whose_it_is() {
+        let deps = deps_with_order_of("customer-2").await;
+        let event = EVENT.replace(r#""role": "customer""#, r#""role": "admin""#);
+        assert_ne!(event, EVENT);
+        let response = handle(&deps, testing::request_from_event(&event))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        assert_eq!(body["customerId"], "customer-2");
     }
 
     #[tokio::test]

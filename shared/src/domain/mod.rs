@@ -28,7 +28,7 @@ pub use product::{MAX_STOCK, Product, ProductDraft, product_name, stock};
 pub struct Invalid(pub String);
 
 impl Invalid {
-    pub(crate) fn new(message: impl Into<String>) -> Self {
+    pub fn new(message: impl Into<String>) -> Self {
         Self(message.into())
     }
 }

@@ -250,6 +250,8 @@ pub enum Reason {
     /// The customer was told their order is on its way.
     CustomerNotified,
     CancelledByCustomer,
+    /// Support cancelled the order (the entry's actor says which admin).
+    CancelledBySupport,
     /// The consumer of `queue` gave up on the order after `receives` deliveries.
     StepGaveUp {
         queue: Queue,
@@ -259,12 +261,15 @@ pub enum Reason {
     Legacy(String),
 }
 
-/// How a reason is stored: a tagged object, or the free text of entries written before.
+/// How a reason is stored: a tagged object, or the free text of entries written before. A code
+/// this version does not know (written by a newer one, during a canary or after a rollback) is
+/// kept as text for operators rather than failing the whole history.
 #[derive(Serialize, Deserialize)]
 #[serde(untagged)]
 enum StoredReason {
     Typed(TypedReason),
     Text(String),
+    Unknown(serde_json::Value),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -279,6 +284,7 @@ enum TypedReason {
     HandedToCarrier { tracking_number: String },
     CustomerNotified,
     CancelledByCustomer,
+    CancelledBySupport,
     StepGaveUp { queue: Queue, receives: u32 },
 }
 
@@ -286,6 +292,7 @@ impl From<StoredReason> for Reason {
     fn from(stored: StoredReason) -> Self {
         match stored {
             StoredReason::Text(text) => Self::Legacy(text),
+            StoredReason::Unknown(value) => Self::Legacy(value.to_string()),
             StoredReason::Typed(typed) => match typed {
                 TypedReason::OutOfStock { product_id } => Self::OutOfStock { product_id },
                 TypedReason::PaymentDeclined { provider_message } => {
@@ -296,6 +303,7 @@ impl From<StoredReason> for Reason {
                 }
                 TypedReason::CustomerNotified => Self::CustomerNotified,
                 TypedReason::CancelledByCustomer => Self::CancelledByCustomer,
+                TypedReason::CancelledBySupport => Self::CancelledBySupport,
                 TypedReason::StepGaveUp { queue, receives } => Self::StepGaveUp { queue, receives },
             },
         }
@@ -315,6 +323,7 @@ impl From<Reason> for StoredReason {
             }
             Reason::CustomerNotified => TypedReason::CustomerNotified,
             Reason::CancelledByCustomer => TypedReason::CancelledByCustomer,
+            Reason::CancelledBySupport => TypedReason::CancelledBySupport,
             Reason::StepGaveUp { queue, receives } => TypedReason::StepGaveUp { queue, receives },
         })
     }
@@ -639,6 +648,11 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&legacy).unwrap(),
             r#""out of stock: p-1""#
+        );
+        let newer: Reason = serde_json::from_str(r#"{"code":"FROM_A_NEWER_VERSION"}"#).unwrap();
+        assert_eq!(
+            newer,
+            Reason::Legacy(r#"{"code":"FROM_A_NEWER_VERSION"}"#.into())
         );
     }
 

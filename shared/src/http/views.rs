@@ -25,6 +25,9 @@ pub struct OrderView<'a> {
     pub payment_status: Option<PaymentState>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tracking_number: Option<&'a str>,
+    /// Whose order it is: shown to admins only (a customer knows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<&'a str>,
 }
 
 pub fn timestamp(at: DateTime<Utc>) -> String {
@@ -44,6 +47,17 @@ impl<'a> From<&'a Order> for OrderView<'a> {
             version: order.version,
             payment_status: order.payment.as_ref().map(|p| p.state),
             tracking_number: order.tracking_number.as_deref(),
+            customer_id: None,
+        }
+    }
+}
+
+impl<'a> OrderView<'a> {
+    /// The order as `admin` or its customer may see it.
+    pub fn seen_by(order: &'a Order, admin: bool) -> Self {
+        Self {
+            customer_id: admin.then_some(order.customer_id.as_str()),
+            ..Self::from(order)
         }
     }
 }
@@ -146,6 +160,7 @@ pub fn describe(reason: &Reason, admin: bool) -> Option<String> {
         }
         Reason::CustomerNotified => "customer notified".into(),
         Reason::CancelledByCustomer => "cancelled by the customer".into(),
+        Reason::CancelledBySupport => "cancelled by customer support".into(),
         Reason::StepGaveUp { queue, receives } if admin => {
             format!("the {queue} step gave up after {receives} deliveries")
         }
@@ -165,6 +180,7 @@ pub fn code(reason: &Reason) -> Option<&'static str> {
         Reason::HandedToCarrier { .. } => "HANDED_TO_CARRIER",
         Reason::CustomerNotified => "CUSTOMER_NOTIFIED",
         Reason::CancelledByCustomer => "CANCELLED_BY_CUSTOMER",
+        Reason::CancelledBySupport => "CANCELLED_BY_SUPPORT",
         Reason::StepGaveUp { .. } => "STEP_GAVE_UP",
         Reason::Legacy(_) => return None,
     })
@@ -182,8 +198,16 @@ impl<V> ListView<V> {
     where
         V: From<&'a T>,
     {
+        Self::mapped(page, V::from)
+    }
+
+    /// A page with each item shown through `view`.
+    pub fn mapped<'a, T: 'a, C: Serialize>(
+        page: &'a Page<T, C>,
+        view: impl Fn(&'a T) -> V,
+    ) -> Self {
         Self {
-            items: page.items.iter().map(V::from).collect(),
+            items: page.items.iter().map(view).collect(),
             cursor: page.next.as_ref().map(Cursor::encode),
         }
     }

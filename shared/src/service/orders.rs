@@ -18,6 +18,7 @@ use crate::flags::LiveFlags;
 use crate::pipeline;
 use crate::ports::{
     ClaimOutcome, Clock, IdempotencyStore, OrderCursor, OrderRepository, Page, Queues,
+    StatusCursor, StatusQuery,
 };
 use crate::service::Limit;
 use crate::service::prices::PriceList;
@@ -301,7 +302,7 @@ async fn hand_to_fulfilment(
     queues.hand_on(order, correlation_id, Duration::ZERO).await
 }
 
-/// Reading one's own orders (and, for admins, any order's timeline).
+/// Reading one's own orders; admins (support) read any order and its timeline.
 pub struct CustomerOrders {
     pub orders: Arc<dyn OrderRepository>,
 }
@@ -316,24 +317,19 @@ impl Wire for CustomerOrders {
 }
 
 impl CustomerOrders {
-    /// The caller's own order; anyone else's is not found.
+    /// The caller's own order, or any order for an admin; anyone else's is not found.
     pub async fn get(&self, caller: &Caller, id: &OrderId) -> Result<Order, AppError> {
-        own_order(self.orders.as_ref(), caller, id).await
+        visible_order(self.orders.as_ref(), caller, id).await
     }
 
-    /// An order's timeline, oldest first: for its owner, or an admin (support looking into an
-    /// order). Anyone else gets not found, as for the order itself.
+    /// An order's timeline, oldest first, for whoever may see the order.
     pub async fn history(
         &self,
         caller: &Caller,
         id: &OrderId,
     ) -> Result<Vec<HistoryEntry>, AppError> {
-        match self.orders.get(id).await? {
-            Some(order) if order.customer_id == caller.id || caller.is_admin() => {
-                self.orders.history(id).await
-            }
-            _ => Err(AppError::NotFound("order")),
-        }
+        visible_order(self.orders.as_ref(), caller, id).await?;
+        self.orders.history(id).await
     }
 
     /// The caller's orders, newest first. The store keys the query by the caller, whatever the
@@ -350,22 +346,63 @@ impl CustomerOrders {
     }
 }
 
-async fn own_order(
+/// The order if the caller owns it or is an admin. Anyone else gets not found, so that an order
+/// id reveals nothing about whether the order exists.
+async fn visible_order(
     orders: &dyn OrderRepository,
     caller: &Caller,
     id: &OrderId,
 ) -> Result<Order, AppError> {
     match orders.get(id).await? {
-        Some(order) if order.customer_id == caller.id => Ok(order),
+        Some(order) if order.customer_id == caller.id || caller.is_admin() => Ok(order),
         _ => Err(AppError::NotFound("order")),
+    }
+}
+
+/// Support's view across customers: the orders in one status, most recently changed first.
+/// The role is checked here as well as by the route, and anyone else is told the listing does
+/// not exist.
+pub struct AdminOrders {
+    pub orders: Arc<dyn OrderRepository>,
+}
+
+#[async_trait]
+impl Wire for AdminOrders {
+    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+        Ok(Self {
+            orders: from.orders()?,
+        })
+    }
+}
+
+impl AdminOrders {
+    /// Whether the caller may use support's routes; a handler asks before it reads the request,
+    /// so that a customer learns nothing from how a bad query is refused.
+    pub fn admit(caller: &Caller) -> Result<(), AppError> {
+        if caller.is_admin() {
+            Ok(())
+        } else {
+            Err(AppError::NotFound("route"))
+        }
+    }
+
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        query: StatusQuery,
+        limit: Limit,
+        after: Option<&StatusCursor>,
+    ) -> Result<Page<Order, StatusCursor>, AppError> {
+        Self::admit(caller)?;
+        self.orders.list_by_status(query, limit.get(), after).await
     }
 }
 
 /// How often a cancellation re-reads the order after losing a race with a fulfilment step.
 const CANCEL_ATTEMPTS: usize = 3;
 
-/// Cancelling one's own order until it ships; the refund and stock release follow in
-/// compensation, which the cancellation's message triggers.
+/// Cancelling an order until it ships: one's own, or any for support. The refund and stock
+/// release follow in compensation, which the cancellation's message triggers.
 pub struct CancelOrder {
     pub orders: Arc<dyn OrderRepository>,
     pub queues: Arc<dyn Queues>,
@@ -384,7 +421,7 @@ impl Wire for CancelOrder {
 }
 
 impl CancelOrder {
-    /// Cancels the caller's order until it ships. Cancelling a cancelled order succeeds again and
+    /// Cancels the order until it ships. Cancelling a cancelled order succeeds again and
     /// re-sends the cancellation, so a client may retry after a failed enqueue.
     pub async fn cancel(
         &self,
@@ -393,7 +430,7 @@ impl CancelOrder {
         correlation_id: &str,
     ) -> Result<Order, AppError> {
         for _ in 0..CANCEL_ATTEMPTS {
-            let order = own_order(self.orders.as_ref(), caller, id).await?;
+            let order = visible_order(self.orders.as_ref(), caller, id).await?;
             if order.status == OrderStatus::Cancelled {
                 hand_to_fulfilment(self.queues.as_ref(), &order, correlation_id).await?;
                 return Ok(order);
@@ -401,16 +438,19 @@ impl CancelOrder {
             if !order.status.is_cancellable() {
                 return Err(AppError::NotCancellable(order.status));
             }
-            let (next, entry) = order.transition(
-                OrderStatus::Cancelled,
-                self.clock.now(),
-                Some(Reason::CancelledByCustomer),
-            )?;
-            let actor = if caller.is_admin() {
-                Actor::Admin(caller.id.to_string())
+            let (reason, actor) = if caller.is_admin() {
+                (
+                    Reason::CancelledBySupport,
+                    Actor::Admin(caller.id.to_string()),
+                )
             } else {
-                Actor::Customer(caller.id.to_string())
+                (
+                    Reason::CancelledByCustomer,
+                    Actor::Customer(caller.id.to_string()),
+                )
             };
+            let (next, entry) =
+                order.transition(OrderStatus::Cancelled, self.clock.now(), Some(reason))?;
             let entry = entry.correlated(correlation_id).by(actor);
             match self.orders.apply(&order, &next, &entry).await {
                 Ok(()) => {

@@ -22,7 +22,8 @@ use crate::pipeline::Queue;
 use crate::ports::{
     Catalog, Charge, ClaimOutcome, Clock, DeadLetter, DeadLetters, Hits, IdempotencyClaim,
     IdempotencyStore, Inventory, KeyStore, Notifier, OrderCursor, OrderRepository, Page, Payments,
-    Probe, Queues, RateCounter, Reservation, Settlement, User, UserRepository,
+    Probe, Queues, RateCounter, Reservation, Settlement, StatusCursor, StatusQuery, User,
+    UserRepository,
 };
 
 #[derive(Debug, Clone)]
@@ -136,6 +137,23 @@ impl OrderRepository for MemoryStore {
                 .unwrap_or(mine.len()),
         };
         Ok(page(&mine[start..], limit, OrderCursor::after))
+    }
+
+    async fn list_by_status(
+        &self,
+        query: StatusQuery,
+        limit: u16,
+        after: Option<&StatusCursor>,
+    ) -> Result<Page<Order, StatusCursor>, AppError> {
+        let state = self.lock();
+        let mut selected: Vec<&Order> = state
+            .orders
+            .values()
+            .filter(|o| query.selects(o))
+            .filter(|o| after.is_none_or(|c| (o.updated_at, &o.id) < (c.updated_at, &c.id)))
+            .collect();
+        selected.sort_by(|a, b| (b.updated_at, &b.id).cmp(&(a.updated_at, &a.id)));
+        Ok(page(&selected, limit, StatusCursor::after))
     }
 
     async fn apply(

@@ -244,6 +244,7 @@ mod tests {
             ("GET", "/products/p-1", "get-product"),
             ("PUT", "/products/p-1", "put-product"),
             ("GET", "/health", "health"),
+            ("GET", "/admin/orders", "admin-list-orders"),
         ] {
             let matched = find(&routes, method, &split_path(path)).unwrap();
             assert_eq!(matched.route.function, function, "{method} {path}");

@@ -11,7 +11,9 @@ use super::codec::{Item, from_item, n, s, to_item};
 use super::{failure, is_condition_failure, query_all};
 use crate::domain::{CustomerId, HistoryEntry, Order, OrderId, OrderStatus};
 use crate::error::AppError;
-use crate::ports::{IdempotencyClaim, OrderCursor, OrderRepository, Page};
+use crate::ports::{
+    IdempotencyClaim, OrderCursor, OrderRepository, Page, StatusCursor, StatusQuery,
+};
 
 /// Partitions per status in the `byStatus` index, so a busy status (`PENDING` during a sale) is
 /// spread over several partitions; an operator query reads all shards.
@@ -52,7 +54,7 @@ fn order_pk(id: &OrderId) -> String {
 
 /// A sort key that orders by time, then id: fixed-width UTC timestamps sort as strings.
 fn time_key(at: DateTime<Utc>, id: &OrderId) -> String {
-    format!("{}#{id}", at.to_rfc3339_opts(SecondsFormat::Millis, true))
+    format!("{}#{id}", millis(at))
 }
 
 fn shard_of(order: &Order) -> u32 {
@@ -143,6 +145,24 @@ impl DynamoOrders {
 
     pub(super) fn table(&self) -> &str {
         &self.table
+    }
+
+    /// One shard of `status` in the `byStatus` index, last changed between two time keys.
+    fn status_shard_query(
+        &self,
+        status: OrderStatus,
+        shard: u32,
+        from: &str,
+        to: &str,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_STATUS)
+            .key_condition_expression("statusShard = :shard AND updatedKey BETWEEN :from AND :to")
+            .expression_attribute_values(":shard", s(format!("{status}#{shard}")))
+            .expression_attribute_values(":from", s(from))
+            .expression_attribute_values(":to", s(to))
     }
 
     pub fn with_idempotency_table(mut self, table: String) -> Self {
@@ -355,24 +375,66 @@ impl OrderRepository for DynamoOrders {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Order>, AppError> {
-        let millis = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Millis, true);
         let mut orders = Vec::new();
         for shard in 0..STATUS_SHARDS {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(BY_STATUS)
-                .key_condition_expression(
-                    "statusShard = :shard AND updatedKey BETWEEN :from AND :to",
-                )
-                .expression_attribute_values(":shard", s(format!("{status}#{shard}")))
-                .expression_attribute_values(":from", s(millis(from)))
-                .expression_attribute_values(":to", s(millis(to)));
+            let query = self.status_shard_query(status, shard, &millis(from), &millis(to));
             for item in query_all("order status query", query).await? {
                 orders.push(from_item::<OrderRecord>(item)?.order);
             }
         }
         Ok(orders)
     }
+
+    /// Each shard's newest `limit` orders below the cursor, merged: the page's orders are
+    /// among them whatever the spread over shards. One query per shard per page.
+    async fn list_by_status(
+        &self,
+        query: StatusQuery,
+        limit: u16,
+        after: Option<&StatusCursor>,
+    ) -> Result<Page<Order, StatusCursor>, AppError> {
+        // Time keys start with a four-digit year, so "0" and "9" bound every one of them.
+        let lower = query.from.map_or_else(|| "0".to_string(), millis);
+        let upper = match after {
+            // BETWEEN includes the cursor's own order, which the page then leaves out.
+            Some(c) => time_key(c.updated_at, &c.id),
+            None => query.to.map_or_else(|| "9".to_string(), millis),
+        };
+        if upper < lower {
+            return Ok(Page {
+                items: vec![],
+                next: None,
+            });
+        }
+        let mut merged = Vec::new();
+        let mut truncated = false;
+        for shard in 0..STATUS_SHARDS {
+            let out = self
+                .status_shard_query(query.status, shard, &lower, &upper)
+                .scan_index_forward(false)
+                .limit(i32::from(limit) + 1)
+                .send()
+                .await
+                .map_err(|e| failure("order status listing", e))?;
+            truncated |= out.last_evaluated_key.is_some();
+            for item in out.items.unwrap_or_default() {
+                let record = from_item::<OrderRecord>(item)?;
+                if record.updated_key != upper {
+                    merged.push(record.order);
+                }
+            }
+        }
+        merged.sort_by(|a, b| (b.updated_at, &b.id).cmp(&(a.updated_at, &a.id)));
+        let more = truncated || merged.len() > usize::from(limit);
+        merged.truncate(usize::from(limit));
+        let next = merged.last().filter(|_| more).map(StatusCursor::after);
+        Ok(Page {
+            items: merged,
+            next,
+        })
+    }
+}
+
+fn millis(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
