@@ -36,7 +36,7 @@ OFFLINE_AWS := env -u AWS_PROFILE -u AWS_SESSION_TOKEN AWS_ACCESS_KEY_ID=offline
 FUNCTIONS := $(notdir $(wildcard functions/*))
 STAGE     ?= dev
 
-.PHONY: help deps rust-tools sam-deps arm64 run stop cost flags test chaos lint fmt clippy deny deny-fresh build \
+.PHONY: help deps rust-tools sam-deps arm64 run stop cost admin flags test chaos lint fmt clippy deny deny-fresh build \
 	validate package sam-build deploy deploy-built
 
 help:
@@ -45,6 +45,7 @@ help:
 	@echo "make stop   stop a stack left running"
 	@echo "make cost   with make run running: time one order to COMPLETED and count what it cost"
 	@echo "make flags [SET=\"acceptOrders=false ...\"]  with make run running: show or change the feature flags"
+	@echo "make admin ARGS=\"orders stuck\"  with make run running: order-admin on the local stack (ARGS=--help lists its commands)"
 	@echo "make test   install what is missing, run every test (unit, property, handler, adapter, API, saga; moto + localstripe)"
 	@echo "make chaos  the fault matrix at full length (within 15 minutes): docs/reliability.md"
 	@echo "make lint   cargo fmt --check, clippy -D warnings, cargo deny, cfn-lint, sam validate --lint"
@@ -89,11 +90,16 @@ stop:
 cost:
 	@bash infra/local/order-cost.sh
 
-# The local stack's feature flags (docs/flags.md), while `make run` runs: `make flags` shows them,
+# order-admin on the local stack while `make run` runs, with its names and endpoint from the
+# environment file: `make admin ARGS="dead-letters list"` (`make admin ARGS=--help` lists them).
+admin:
+	@env $$(grep -E '^(AWS_[A-Z_]+|[A-Z_]+_(TABLE|URL|SECRET|SECRET_ID|PARAMETER))=' $(LOCAL)/env | xargs) \
+		cargo run --quiet -p order-admin -- $(ARGS)
+
+# The local stack's feature flags (docs/flags.md): `make flags` shows them,
 # `make flags SET="acceptOrders=false"` changes them (applies within 30 s).
 flags:
-	@env $$(grep -E '^(AWS_[A-Z_]+|FLAGS_PARAMETER)=' $(LOCAL)/env | xargs) \
-		cargo run --quiet -p order-admin -- flags $(if $(SET),set $(SET),get)
+	@$(MAKE) --no-print-directory admin ARGS="flags $(if $(SET),set $(SET),get)"
 
 # ---------------------------------------------------------------- test
 build:
