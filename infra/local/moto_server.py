@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs a moto server (DynamoDB, SQS, Secrets Manager, SSM) on loopback, single-threaded.
+"""Runs a moto server (DynamoDB, SQS, Secrets Manager, SSM, SES) on loopback, single-threaded.
 
 moto's default server handles requests on many threads without locks, so two conditional writes
 can both pass their condition. One thread makes every request atomic, which is what DynamoDB
@@ -18,6 +18,9 @@ moto has CodeDeploy deployments but not the hook verdict, `PutLifecycleEventHook
 this server answers it as CodeDeploy does and keeps each verdict, which `GET /_hooks` shows (the
 pre-traffic hook's tests read them there). moto also writes a deployment's times as ISO strings
 where CodeDeploy sends epoch seconds (which the AWS SDKs require); they are rewritten.
+
+moto's SES keeps every e-mail it accepted instead of delivering it: `GET /_ses` lists them
+(`from`, `to`, `subject`, `body`), which is how the tests read the customers' notices back.
 """
 
 import collections
@@ -35,6 +38,7 @@ from local_server import server_arguments
 PUT_HOOK_STATUS = "CodeDeploy_20141006.PutLifecycleEventHookExecutionStatus"
 GET_DEPLOYMENT = "CodeDeploy_20141006.GetDeployment"
 DEPLOYMENT_TIMES = ("createTime", "startTime", "completeTime")
+SES_SEND_PATH = "/v2/email/outbound-emails"
 # Reads counted by the name they read too: target -> the request field naming it.
 NAMED_READS = {"AmazonSSM.GetParameter": "Name", "secretsmanager.GetSecretValue": "SecretId"}
 
@@ -51,6 +55,8 @@ class RequestCounter:
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") == "/_hooks":
             return self.reply(start_response, self.hooks)
+        if environ.get("PATH_INFO") == "/_ses":
+            return self.reply(start_response, sent_emails())
         if environ.get("PATH_INFO") == "/_counts":
             if environ.get("REQUEST_METHOD") == "DELETE":
                 self.counts.clear()
@@ -62,6 +68,9 @@ class RequestCounter:
         if target == GET_DEPLOYMENT:
             self.counts[target] += 1
             return self.deployment_with_epoch_times(environ, start_response)
+        if not target and environ.get("PATH_INFO") == SES_SEND_PATH:
+            # SES v2 is a REST API: no target header, the operation is the path.
+            self.counts["sesv2.SendEmail"] += 1
         if target:
             self.counts[target] += 1
             if target.endswith(".TransactWriteItems"):
@@ -117,6 +126,23 @@ class RequestCounter:
             return self.reply(start_response, error, "400 Bad Request")
         self.hooks[execution] = {"deploymentId": request.get("deploymentId"), "status": status}
         return self.reply(start_response, {"lifecycleEventHookExecutionId": execution})
+
+
+def sent_emails():
+    """Every e-mail moto's SES accepted, in every account and region, oldest first."""
+    from moto.ses.models import ses_backends
+
+    sent = []
+    for account in ses_backends.values():
+        for backend in account.values():
+            for message in backend.sent_messages:
+                sent.append({
+                    "from": message.source,
+                    "to": message.destinations.get("ToAddresses", []),
+                    "subject": getattr(message, "subject", ""),
+                    "body": getattr(message, "body", ""),
+                })
+    return sent
 
 
 def main() -> None:

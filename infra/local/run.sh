@@ -88,6 +88,8 @@ Try, in another terminal:
   curl -s \$API/orders -H "x-api-key: \$KEY" -H "Authorization: Bearer \$TOKEN"
   # a few seconds later the order is COMPLETED; its timeline:
   curl -s \$API/orders/ORDER_ID/history -H "x-api-key: \$KEY" -H "Authorization: Bearer \$TOKEN"
+  curl -s $ENDPOINT/_ses          # the e-mails sent to customers (moto's SES keeps them)
+  make admin ARGS="orders stuck"  # the operator CLI on this stack (make admin ARGS=--help)
 (README.md has the whole walkthrough)
 
 Ctrl-C stops everything.

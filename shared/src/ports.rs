@@ -273,6 +273,9 @@ pub trait UserRepository: Send + Sync {
     async fn create(&self, user: &User) -> Result<bool, AppError>;
 
     async fn find(&self, email: &Email) -> Result<Option<User>, AppError>;
+
+    /// The address of the account with this id, where its customer is written to.
+    async fn email_of(&self, id: &CustomerId) -> Result<Option<Email>, AppError>;
 }
 
 /// Where the signing key set is kept (Secrets Manager).
@@ -382,10 +385,17 @@ pub trait Carrier: Send + Sync {
     async fn cancel(&self, order: &Order) -> Result<(), AppError>;
 }
 
-/// How customers hear about their orders.
+/// What a customer is told about one order's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub subject: String,
+    pub text: String,
+}
+
+/// How customers hear about their orders (e-mail through SES).
 #[async_trait]
 pub trait Notifier: Send + Sync {
-    async fn notify(&self, order: &Order, message: &str) -> Result<(), AppError>;
+    async fn notify(&self, to: &Email, order: &Order, notice: &Notice) -> Result<(), AppError>;
 }
 
 /// A message a queue gave up on, as it arrived in its dead-letter queue.

@@ -20,8 +20,8 @@ use crate::adapters::dynamodb::{
     DynamoCatalog, DynamoIdempotency, DynamoInventory, DynamoOrders, DynamoRateCounter,
     DynamoUsers, TableProbe,
 };
-use crate::adapters::notifier::LogNotifier;
 use crate::adapters::secrets::{SecretProbe, SecretsKeyStore};
+use crate::adapters::ses::SesNotifier;
 use crate::adapters::sqs::{QueueProbe, SqsQueues};
 use crate::adapters::ssm::SsmFlagSource;
 use crate::adapters::stripe::{ProviderProbe, Resilience, StripePayments};
@@ -54,7 +54,8 @@ pub trait Wiring: Send + Sync {
     /// The payment provider; its API key is read once, here.
     async fn payments(&self) -> Result<Arc<dyn Payments>, ConfigError>;
     fn carrier(&self) -> Arc<dyn Carrier>;
-    fn notifier(&self) -> Arc<dyn Notifier>;
+    /// Customers' notices: SES from the stage's sender identity (`NOTICE_SENDER`).
+    fn notifier(&self) -> Result<Arc<dyn Notifier>, ConfigError>;
     fn clock(&self) -> Arc<dyn Clock>;
     /// The stage's feature flags, through a cache of `FLAGS_TTL_SECONDS` (default 30).
     fn flags(&self) -> Result<Arc<LiveFlags>, ConfigError>;
@@ -129,7 +130,6 @@ pub struct Aws<R> {
     dynamodb: OnceLock<aws_sdk_dynamodb::Client>,
     sqs: OnceLock<aws_sdk_sqs::Client>,
     payments: OnceCell<Arc<StripePayments>>,
-    notifier: Option<Arc<dyn Notifier>>,
 }
 
 impl<R: Resources> Aws<R> {
@@ -140,14 +140,7 @@ impl<R: Resources> Aws<R> {
             dynamodb: OnceLock::new(),
             sqs: OnceLock::new(),
             payments: OnceCell::new(),
-            notifier: None,
         }
-    }
-
-    /// Customers told through `notifier` instead of the log (a test harness that counts notices).
-    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
-        self.notifier = Some(notifier);
-        self
     }
 
     pub fn resources(&self) -> &R {
@@ -292,10 +285,15 @@ impl<R: Resources> Wiring for Aws<R> {
         Arc::new(BuiltInCarrier)
     }
 
-    fn notifier(&self) -> Arc<dyn Notifier> {
-        self.notifier
-            .clone()
-            .unwrap_or_else(|| Arc::new(LogNotifier))
+    fn notifier(&self) -> Result<Arc<dyn Notifier>, ConfigError> {
+        let sender = self.resources.setting("NOTICE_SENDER", "");
+        if sender.is_empty() {
+            return Err(ConfigError::Missing("NOTICE_SENDER"));
+        }
+        Ok(Arc::new(SesNotifier::new(
+            aws_sdk_sesv2::Client::new(&self.config),
+            sender,
+        )))
     }
 
     fn clock(&self) -> Arc<dyn Clock> {

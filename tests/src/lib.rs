@@ -154,41 +154,38 @@ pub struct TestEnv {
     /// Straight to the emulator: what the harness itself reads and writes with.
     pub config: SdkConfig,
     pub created: Provisioned,
-    /// Every notice the functions sent.
-    pub notices: Arc<Notices>,
     wiring: Aws<TestResources>,
 }
 
-/// The customers' notices, as the functions sent them.
-#[derive(Default)]
-pub struct Notices {
-    sent: std::sync::Mutex<Vec<(shared::domain::OrderId, String)>>,
+/// Every e-mail the emulator's SES accepted (all tests' alike: tell them apart by order id), read
+/// from the moto server's `/_ses`: what the functions really sent, not what they meant to.
+pub async fn sent_emails() -> Vec<serde_json::Value> {
+    let url = format!("{}/_ses", moto_endpoint().await);
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
-impl Notices {
-    pub fn of(&self, order: &shared::domain::OrderId) -> usize {
-        self.sent
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(id, _)| id == order)
-            .count()
-    }
-}
-
-#[async_trait::async_trait]
-impl shared::ports::Notifier for Notices {
-    async fn notify(
-        &self,
-        order: &shared::domain::Order,
-        message: &str,
-    ) -> Result<(), shared::AppError> {
-        self.sent
-            .lock()
-            .unwrap()
-            .push((order.id.clone(), message.to_string()));
-        Ok(())
-    }
+/// The e-mails among `sent` about one order (its id is in every notice's subject).
+pub fn emails_about<'a>(
+    sent: &'a [serde_json::Value],
+    order: &shared::domain::OrderId,
+) -> Vec<&'a serde_json::Value> {
+    sent.iter()
+        .filter(|m| {
+            m["subject"]
+                .as_str()
+                .is_some_and(|s| s.contains(order.as_str()))
+        })
+        .collect()
 }
 
 /// The names of one test's resources, by logical id, and its settings (the template's defaults
@@ -267,13 +264,18 @@ impl TestEnv {
             created: created.clone(),
             settings: Mutex::new(BTreeMap::new()),
         };
-        let notices = Arc::new(Notices::default());
+        let sender = created
+            .environment(&template)
+            .unwrap()
+            .get("NOTICE_SENDER")
+            .cloned()
+            .unwrap_or_default();
         let env = Self {
-            wiring: Aws::new(functions_config, resources).with_notifier(notices.clone()),
+            wiring: Aws::new(functions_config, resources),
             config,
             created,
-            notices,
         };
+        env.set("NOTICE_SENDER", &sender);
         env.set("STRIPE_API_BASE", localstripe_endpoint().await);
         if let Some(secret) = env.created.name(Secret::PaymentProvider.logical_id()) {
             local_stack::seed::payment_key(&env.config, secret)

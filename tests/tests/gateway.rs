@@ -268,6 +268,60 @@ async fn a_declined_card_ends_in_payment_failed_with_the_stock_back() {
     assert_eq!(system_tests::provider_record(id).await.charges, 0);
 }
 
+/// Each way an order ends is e-mailed to the customer's address through SES, once: read back from
+/// what the emulator's SES accepted, not from our own records.
+#[tokio::test]
+async fn every_outcome_is_emailed_to_the_customer_once_through_ses() {
+    let (_env, api) = project_api().await;
+    let erin = account(&api, "erin@example.com").await;
+    let mut ids = Vec::new();
+    let mut declined = order_body();
+    declined["paymentMethod"] = json!("pm_card_visa_chargeDeclined");
+    let mut sold_out = order_body();
+    sold_out["items"] = json!([{"productId": "p-4", "quantity": 1}]);
+    for (body, outcome, subject) in [
+        (order_body(), "COMPLETED", "is on its way"),
+        (declined, "PAYMENT_FAILED", "did not go through"),
+        (sold_out, "REJECTED", "could not accept"),
+        (order_body(), "CANCELLED", "is cancelled"),
+    ] {
+        let (_, placed) = place(&api, &erin, body).await;
+        let id = placed["id"].as_str().unwrap().to_string();
+        if outcome == "CANCELLED" {
+            let path = format!("/orders/{id}/cancel");
+            let (status, _) = call(&api, "POST", &path, Some(&erin), true, None).await;
+            assert_eq!(status, 200);
+        }
+        await_status(&api, &erin, &id, outcome).await;
+        ids.push((shared::domain::OrderId::parse(&id).unwrap(), subject));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let sent = system_tests::sent_emails().await;
+        if ids
+            .iter()
+            .all(|(id, _)| !system_tests::emails_about(&sent, id).is_empty())
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not every outcome was e-mailed");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Redeliveries and the reconciler's passes would show by now as second copies.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let sent = system_tests::sent_emails().await;
+    for (id, subject) in &ids {
+        let about = system_tests::emails_about(&sent, id);
+        assert_eq!(about.len(), 1, "{id}: {about:?}");
+        assert_eq!(about[0]["to"], json!(["erin@example.com"]));
+        assert_eq!(about[0]["from"], "orders@example.com");
+        assert!(
+            about[0]["subject"].as_str().unwrap().contains(subject),
+            "{about:?}"
+        );
+    }
+}
+
 /// Cancels race the pipeline at staggered moments; every order ends either cancelled with its
 /// stock and money back, or completed with its cancel refused: one outcome, never half of each.
 #[tokio::test]

@@ -107,7 +107,40 @@ pub async fn provision(
             .with_context(|| format!("creating parameter {logical_id}"))?;
         scope.refs.insert(logical_id, name);
     }
+    // A sender identity is an address, shared by every stack on the emulator: created once.
+    let ses = aws_sdk_sesv2::Client::new(config);
+    for (logical_id, props) in template.resources("AWS::SES::EmailIdentity") {
+        let identity = scope.resolve(
+            props
+                .get("EmailIdentity")
+                .context("an identity needs EmailIdentity")?,
+        )?;
+        create_email_identity(&ses, &identity)
+            .await
+            .with_context(|| format!("creating e-mail identity {logical_id}"))?;
+        scope.refs.insert(logical_id, identity);
+    }
     Ok(Provisioned { scope })
+}
+
+/// Creates the SES identity (moto takes it as verified), or leaves the one there alone.
+async fn create_email_identity(client: &aws_sdk_sesv2::Client, identity: &str) -> Result<()> {
+    if client
+        .get_email_identity()
+        .email_identity(identity)
+        .send()
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    client
+        .create_email_identity()
+        .email_identity(identity)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!(aws_sdk_sesv2::error::DisplayErrorContext(e).to_string()))?;
+    Ok(())
 }
 
 /// Creates the parameter with the template's value, or leaves the one there (and an operator's

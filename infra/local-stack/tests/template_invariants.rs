@@ -655,6 +655,49 @@ fn exactly_the_functions_that_consult_the_flags_may_read_them() {
     assert_eq!(granted, readers);
 }
 
+/// Customers are written to by exactly the steps that tell them an outcome (notify-customer,
+/// compensate-order): each has the sender, `ses:SendEmail` on that one identity, and a read of the
+/// users' `byId` index to find the address; no other function may send or read it.
+#[test]
+fn exactly_the_steps_that_tell_customers_may_send_e_mail_and_read_their_address() {
+    let (template, _) = template();
+    let tellers = BTreeSet::from([
+        "compensate-order".to_string(),
+        "notify-customer".to_string(),
+    ]);
+    let senders: BTreeSet<String> = template
+        .functions()
+        .into_iter()
+        .filter(|f| f.environment.contains_key("NOTICE_SENDER"))
+        .map(|f| f.binary)
+        .collect();
+    assert_eq!(senders, tellers);
+    let by_binary: BTreeMap<String, String> = template
+        .functions()
+        .into_iter()
+        .map(|f| (f.logical_id, f.binary))
+        .collect();
+    let (mut send, mut address) = (BTreeSet::new(), BTreeSet::new());
+    for (function, statement) in policy_statements(&template) {
+        let actions = format!("{:?}", statement.get("Action"));
+        let resource = format!("{:?}", statement.get("Resource"));
+        if actions.contains("ses:") {
+            assert!(!actions.contains('*'), "{function}: {actions}");
+            assert!(
+                resource.contains("identity/${NoticeSenderIdentity}"),
+                "{function}: {resource}"
+            );
+            send.insert(by_binary[&function].clone());
+        }
+        if resource.contains("/index/byId") {
+            assert!(actions.contains("dynamodb:Query"), "{function}: {actions}");
+            address.insert(by_binary[&function].clone());
+        }
+    }
+    assert_eq!(send, tellers);
+    assert_eq!(address, tellers);
+}
+
 /// A string property, plain or under an intrinsic (`!Sub "..."`), unresolved.
 fn text(value: &Value) -> Option<String> {
     match value {

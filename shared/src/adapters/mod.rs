@@ -2,8 +2,8 @@
 
 pub mod carrier;
 pub mod dynamodb;
-pub mod notifier;
 pub mod secrets;
+pub mod ses;
 pub mod sqs;
 pub mod ssm;
 pub mod stripe;

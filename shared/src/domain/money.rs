@@ -28,6 +28,27 @@ impl Currency {
     }
 }
 
+/// Currencies whose minor unit is the unit itself (ISO 4217 exponent 0), as Stripe counts them.
+const ZERO_DECIMAL: [&str; 16] = [
+    "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV",
+    "XAF", "XOF", "XPF",
+];
+/// Currencies with a thousandth as their minor unit (exponent 3).
+const THREE_DECIMAL: [&str; 5] = ["BHD", "JOD", "KWD", "OMR", "TND"];
+
+impl Currency {
+    /// How many digits of an amount are after the decimal point.
+    pub fn exponent(&self) -> u32 {
+        if ZERO_DECIMAL.contains(&self.as_str()) {
+            0
+        } else if THREE_DECIMAL.contains(&self.as_str()) {
+            3
+        } else {
+            2
+        }
+    }
+}
+
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -53,6 +74,21 @@ impl From<Currency> for String {
 pub struct Money {
     pub amount: i64,
     pub currency: Currency,
+}
+
+/// As people read it: `12.50 EUR`, `1200 JPY`.
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let exponent = self.currency.exponent();
+        let scale = 10_i64.pow(exponent);
+        if exponent == 0 {
+            write!(f, "{} {}", self.amount, self.currency)
+        } else {
+            let (units, minor) = (self.amount / scale, self.amount % scale);
+            let width = exponent as usize;
+            write!(f, "{units}.{minor:0width$} {}", self.currency)
+        }
+    }
 }
 
 /// The wire shape of [`Money`], checked by [`Money::new`] on the way in.
@@ -118,6 +154,15 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn amounts_read_in_their_currencys_units() {
+        let of = |amount, code| Money::new(amount, Currency::parse(code).unwrap()).unwrap();
+        assert_eq!(of(1250, "EUR").to_string(), "12.50 EUR");
+        assert_eq!(of(5, "USD").to_string(), "0.05 USD");
+        assert_eq!(of(1200, "JPY").to_string(), "1200 JPY");
+        assert_eq!(of(1005, "KWD").to_string(), "1.005 KWD");
+    }
 
     fn eur() -> Currency {
         Currency::parse("EUR").unwrap()

@@ -21,8 +21,8 @@ use crate::messages::Envelope;
 use crate::pipeline::Queue;
 use crate::ports::{
     Catalog, Charge, ClaimOutcome, Clock, DeadLetter, DeadLetters, Hits, IdempotencyClaim,
-    IdempotencyStore, Inventory, KeyStore, Notifier, OrderCursor, OrderRepository, Page, Payments,
-    Probe, Queues, RateCounter, Reservation, Settlement, StatusCursor, StatusQuery, User,
+    IdempotencyStore, Inventory, KeyStore, Notice, Notifier, OrderCursor, OrderRepository, Page,
+    Payments, Probe, Queues, RateCounter, Reservation, Settlement, StatusCursor, StatusQuery, User,
     UserRepository,
 };
 
@@ -522,6 +522,7 @@ pub struct RecordingNotifier {
 }
 
 impl RecordingNotifier {
+    /// Each notice sent: the order and `to: subject: text`.
     pub fn told(&self) -> Vec<(OrderId, String)> {
         self.told.lock().map(|t| t.clone()).unwrap_or_default()
     }
@@ -529,9 +530,10 @@ impl RecordingNotifier {
 
 #[async_trait]
 impl Notifier for RecordingNotifier {
-    async fn notify(&self, order: &Order, message: &str) -> Result<(), AppError> {
+    async fn notify(&self, to: &Email, order: &Order, notice: &Notice) -> Result<(), AppError> {
         if let Ok(mut told) = self.told.lock() {
-            told.push((order.id.clone(), message.to_string()));
+            let line = format!("{to}: {}: {}", notice.subject, notice.text);
+            told.push((order.id.clone(), line));
         }
         Ok(())
     }
@@ -634,6 +636,15 @@ impl UserRepository for MemoryStore {
 
     async fn find(&self, email: &Email) -> Result<Option<User>, AppError> {
         Ok(self.lock().accounts.get(email.as_str()).cloned())
+    }
+
+    async fn email_of(&self, id: &CustomerId) -> Result<Option<Email>, AppError> {
+        Ok(self
+            .lock()
+            .accounts
+            .values()
+            .find(|u| u.id == id.as_str())
+            .map(|u| u.email.clone()))
     }
 }
 

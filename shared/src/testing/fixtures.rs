@@ -48,8 +48,24 @@ pub fn order(id: OrderId, customer: &str, created_at: DateTime<Utc>) -> Order {
 }
 
 /// Stores a `PENDING` order for `id` and moves it on to `status` ([`advance_to`]).
+/// The account of customer `id`, with the address `<id>@example.com`: where its notices go.
+pub async fn customer_account(store: &MemoryStore, id: &str) {
+    let account = crate::ports::User {
+        id: id.into(),
+        email: crate::auth::Email::parse(&format!("{id}@example.com")).unwrap(),
+        password_hash: String::new(),
+        role: crate::domain::Role::Customer,
+        created_at: Utc::now(),
+    };
+    crate::ports::UserRepository::create(store, &account)
+        .await
+        .unwrap();
+}
+
+/// Order `id` of `customer-1` (who has an account), stored and moved on to `status`.
 pub async fn stored_order(store: &MemoryStore, id: &OrderId, status: OrderStatus) -> Order {
     store.seed_product(product("p-1", 500, 10));
+    customer_account(store, "customer-1").await;
     store
         .insert(&order(id.clone(), "customer-1", Utc::now()), None)
         .await

@@ -25,7 +25,7 @@ pub use fakes::{
     FakeFlags, FakePayments, FixedClock, MemoryStore, Quarantined, RecordingCarrier,
     RecordingNotifier, RecordingQueues, ScopedQueues, Sent, StaticProbe,
 };
-pub use fixtures::{advance, advance_to, order, product, stored_order};
+pub use fixtures::{advance, advance_to, customer_account, order, product, stored_order};
 pub use logs::LogCapture;
 
 use crate::config::ConfigError;
@@ -185,8 +185,8 @@ impl Wiring for Memory {
     fn carrier(&self) -> Arc<dyn Carrier> {
         self.carrier.clone()
     }
-    fn notifier(&self) -> Arc<dyn Notifier> {
-        self.notifier.clone()
+    fn notifier(&self) -> Result<Arc<dyn Notifier>, ConfigError> {
+        Ok(self.notifier.clone())
     }
     fn clock(&self) -> Arc<dyn Clock> {
         self.clock.clone()

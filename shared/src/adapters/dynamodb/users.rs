@@ -1,4 +1,5 @@
-//! Accounts, keyed by normalised email.
+//! Accounts, keyed by normalised email; the `byId` index (keys only) finds an account's address
+//! from its id, for the notices.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::codec::{from_item, s, to_item};
 use super::{failure, is_condition_failure};
 use crate::auth::Email;
-use crate::domain::Role;
+use crate::domain::{CustomerId, Role};
 use crate::error::AppError;
 use crate::ports::{User, UserRepository};
 
@@ -21,6 +22,8 @@ struct UserRecord {
     role: String,
     created_at: DateTime<Utc>,
 }
+
+const BY_ID: &str = "byId";
 
 pub struct DynamoUsers {
     client: Client,
@@ -88,5 +91,26 @@ impl UserRepository for DynamoUsers {
             role: Role::parse(&record.role).unwrap_or(Role::Customer),
             created_at: record.created_at,
         }))
+    }
+
+    async fn email_of(&self, id: &CustomerId) -> Result<Option<Email>, AppError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_ID)
+            .key_condition_expression("id = :id")
+            .expression_attribute_values(":id", s(id.as_str()))
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| failure("user address read", e))?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .and_then(|item| item.get("email")?.as_s().ok().cloned())
+            .map(|raw| Email::parse(&raw).map_err(|e| AppError::dependency("user record", e.0)))
+            .transpose()
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::notices::Customers;
 use super::{FulfilmentStep, StepPorts};
 use crate::config::ConfigError;
 use crate::domain::{Order, Payment, PaymentState};
@@ -14,8 +15,9 @@ use crate::ports::{Carrier, Inventory, Payments, Settlement};
 use crate::wiring::{Wire, Wiring};
 
 /// For a cancelled, declined or failed order: refunds its charge (or voids an intent that has not
-/// charged yet, so a late confirmation cannot charge), then gives its stock back, once. Whatever
-/// never happened needs nothing: an order without stock or payment is left alone.
+/// charged yet, so a late confirmation cannot charge), then gives its stock back, once, and then
+/// tells the customer, once. Whatever never happened needs nothing: an order without stock or
+/// payment is only told.
 ///
 /// The payment is first *claimed* (`SETTLING`, a version-conditional write), so concurrent
 /// deliveries do not both refund; a delivery that finds it claimed settles again, which finds
@@ -25,6 +27,7 @@ pub struct Compensate {
     pub inventory: Arc<dyn Inventory>,
     pub payments: Arc<dyn Payments>,
     pub carrier: Arc<dyn Carrier>,
+    pub customers: Customers,
 }
 
 #[async_trait]
@@ -35,6 +38,7 @@ impl Wire for Compensate {
             inventory: from.inventory()?,
             payments: from.payments().await?,
             carrier: from.carrier(),
+            customers: Customers::wire(from)?,
             ports,
         })
     }
@@ -49,7 +53,11 @@ impl FulfilmentStep for Compensate {
     async fn act(&self, _: &'static Step, mut order: Order, _: &Envelope) -> Result<(), AppError> {
         if !order.owes_compensation() {
             tracing::info!(status = %order.status, "nothing to give back");
-            return Ok(());
+            let ports = &self.ports;
+            return self
+                .customers
+                .record_and_tell(ports.orders.as_ref(), ports.clock.as_ref(), &order)
+                .await;
         }
         let now = self.ports.clock.now();
         if order
@@ -84,10 +92,15 @@ impl FulfilmentStep for Compensate {
                 },
             });
         }
+        // The notice is recorded with the last write of the compensation and sent after it.
+        let tell = !order.notices.contains(&order.status);
         let next = order.revised(now, |o| {
             o.stock_held = false;
             if settled.is_some() {
                 o.payment = settled.clone();
+            }
+            if tell {
+                o.notices.push(o.status);
             }
         });
         if order.stock_held {
@@ -96,6 +109,11 @@ impl FulfilmentStep for Compensate {
             self.ports.orders.update(&order, &next).await?;
         }
         tracing::info!(stock_released = order.stock_held, payment = ?next.payment.as_ref().map(|p| p.state), "compensated");
+        if tell {
+            self.customers
+                .tell(self.ports.orders.as_ref(), &next)
+                .await?;
+        }
         Ok(())
     }
 }

@@ -12,6 +12,7 @@
 
 mod compensate;
 mod dead_letter;
+mod notices;
 mod notify;
 mod pay;
 mod reconcile;

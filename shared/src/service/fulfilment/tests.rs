@@ -41,6 +41,8 @@ impl World {
         memory
             .store
             .seed_product(testing::product("p-1", 500, STOCK));
+        // The account of the customer every order is placed for: where the notices go.
+        testing::customer_account(&memory.store, "c-1").await;
         let source = memory.as_ref();
         let consumers = consumers(source).await.unwrap();
         for queue in Queue::ALL {
@@ -910,26 +912,67 @@ async fn a_cancel_after_the_carrier_booked_calls_the_shipment_off() {
 }
 
 /// The defect: the customer was told before the write, so a redelivery after a crash between the
-/// two told them twice. The outcome is recorded first.
+/// two told them twice. The outcome is recorded first. Every outcome is told, once: completed and
+/// rejected by notify-customer, payment failed and cancelled by compensation once it has given
+/// everything back.
 #[tokio::test]
 async fn every_notice_goes_out_at_most_once_whatever_the_redeliveries() {
     let mut w = World::new().await;
-    w.memory.store.seed_product(testing::product("p-1", 500, 2));
+    w.memory.store.seed_product(testing::product("p-1", 500, 4));
     let done = w.place("pm_card_visa").await;
+    let declined = w.place("pm_card_visa_chargeDeclined").await;
+    let cancelled = w.place("pm_card_visa").await;
+    w.cancel(&cancelled).await.unwrap();
+    w.run_until_quiet().await;
+    w.memory.store.seed_product(testing::product("p-1", 500, 1));
     let rejected = w.place("pm_card_visa").await;
     w.run_until_quiet().await;
-    assert_eq!(w.order(&rejected).await.status, OrderStatus::Rejected);
-    for (id, status) in [
-        (&done, OrderStatus::Shipped),
-        (&rejected, OrderStatus::Rejected),
-    ] {
-        let message = Envelope::announcing(status, id.clone(), "again", Utc::now()).unwrap();
+    let outcomes = [
+        (
+            &done,
+            OrderStatus::Completed,
+            OrderStatus::Shipped,
+            NOTIFY.queue,
+        ),
+        (
+            &rejected,
+            OrderStatus::Rejected,
+            OrderStatus::Rejected,
+            NOTIFY.queue,
+        ),
+        (
+            &declined,
+            OrderStatus::PaymentFailed,
+            OrderStatus::PaymentFailed,
+            Queue::Compensation,
+        ),
+        (
+            &cancelled,
+            OrderStatus::Cancelled,
+            OrderStatus::Cancelled,
+            Queue::Compensation,
+        ),
+    ];
+    for (id, outcome, announced, queue) in outcomes {
+        assert_eq!(w.order(id).await.status, outcome);
+        let message = Envelope::announcing(announced, (*id).clone(), "again", Utc::now()).unwrap();
         for _ in 0..3 {
-            w.deliver(NOTIFY.queue, &message).await.unwrap();
+            w.deliver(queue, &message).await.unwrap();
         }
     }
     let told = w.memory.notifier.told();
-    assert_eq!(told.len(), 2, "{told:?}");
+    assert_eq!(told.len(), 4, "{told:?}");
+    for (id, says) in [
+        (&done, "is on its way"),
+        (&rejected, "out of stock"),
+        (&declined, "was declined"),
+        (&cancelled, "is cancelled"),
+    ] {
+        let about: Vec<_> = told.iter().filter(|(o, _)| o == id).collect();
+        assert_eq!(about.len(), 1, "{id}: {told:?}");
+        assert!(about[0].1.starts_with("c-1@example.com: "), "{about:?}");
+        assert!(about[0].1.contains(says), "{about:?}");
+    }
 }
 
 /// One thing that happens to the system.
