@@ -290,8 +290,13 @@ impl<R: Resources> Wiring for Aws<R> {
         if sender.is_empty() {
             return Err(ConfigError::Missing("NOTICE_SENDER"));
         }
+        // No retries: SES takes no idempotency key, so a retry after a lost answer could send a
+        // notice twice; a failed call loses that notice instead (docs/notifications.md).
+        let config = aws_sdk_sesv2::config::Builder::from(&self.config)
+            .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled())
+            .build();
         Ok(Arc::new(SesNotifier::new(
-            aws_sdk_sesv2::Client::new(&self.config),
+            aws_sdk_sesv2::Client::from_conf(config),
             sender,
         )))
     }

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, SubsecRound, Utc};
 use shared::AppError;
 use shared::adapters::dynamodb::TableProbe;
 use shared::domain::{
@@ -139,20 +139,38 @@ async fn a_customers_listing_pages_newest_first_and_holds_only_their_orders() {
 async fn a_status_listing_pages_across_every_shard_most_recent_first() {
     let env = TestEnv::new().await;
     let orders = env.orders().unwrap();
-    let start = Utc::now() - Duration::hours(1);
+    let start = Utc::now().trunc_subsecs(3) - Duration::hours(1);
+    // The index keys by the millisecond, then the id: the listing's order.
+    let key = |o: &shared::domain::Order| (o.updated_at.timestamp_millis(), o.id.clone());
     let mut pending = Vec::new();
-    // 20 orders over 8 shards, two of them changed in the same millisecond, and others in
-    // another status that must not show.
-    for (i, minute) in (0..19).chain([7]).enumerate() {
-        let mut order = memory::order(
+    let mut insert = |order: shared::domain::Order| {
+        pending.push(key(&order));
+        order
+    };
+    // 20 orders over 8 shards, and others in another status that must not show.
+    for (i, minute) in (0..18).enumerate() {
+        let order = memory::order(
             OrderId::generate(),
             &format!("c-{i}"),
             start + Duration::minutes(minute),
         );
+        let order = insert(order);
         orders.insert(&order, None).await.unwrap();
-        pending.push((order.updated_at, order.id.clone()));
-        order.id = OrderId::generate();
-        order.status = OrderStatus::Paid;
+        let mut paid = order.clone();
+        paid.id = OrderId::generate();
+        paid.status = OrderStatus::Paid;
+        orders.insert(&paid, None).await.unwrap();
+    }
+    // Two changed in one millisecond, the later microsecond on the smaller id: microseconds
+    // would order them one way, the index's keys the other.
+    let (low, high) = {
+        let (a, b) = (OrderId::generate(), OrderId::generate());
+        if a < b { (a, b) } else { (b, a) }
+    };
+    let at = start + Duration::minutes(7);
+    for (id, micros) in [(low, 900), (high, 100)] {
+        let order = memory::order(id, "c-tie", at + Duration::microseconds(micros));
+        let order = insert(order);
         orders.insert(&order, None).await.unwrap();
     }
     pending.sort_by(|a, b| b.cmp(a));
@@ -161,18 +179,18 @@ async fn a_status_listing_pages_across_every_shard_most_recent_first() {
         from: None,
         to: None,
     };
-    let walk = |query: StatusQuery| {
+    let walk = |query: StatusQuery, size: u16| {
         let orders = orders.clone();
         async move {
             let mut seen = Vec::new();
             let mut cursor: Option<StatusCursor> = None;
             loop {
                 let page = orders
-                    .list_by_status(query, 3, cursor.as_ref())
+                    .list_by_status(query, size, cursor.as_ref())
                     .await
                     .unwrap();
-                assert!(page.items.len() <= 3);
-                seen.extend(page.items.into_iter().map(|o| (o.updated_at, o.id)));
+                assert!(page.items.len() <= usize::from(size));
+                seen.extend(page.items.iter().map(key));
                 cursor = page.next;
                 if cursor.is_none() {
                     return seen;
@@ -180,26 +198,23 @@ async fn a_status_listing_pages_across_every_shard_most_recent_first() {
             }
         }
     };
-    assert_eq!(walk(all).await, pending);
+    // Page by page, every boundary between two orders is once a cursor.
+    assert_eq!(walk(all, 1).await, pending);
+    assert_eq!(walk(all, 3).await, pending);
 
     let window = StatusQuery {
         from: Some(start + Duration::minutes(5)),
         to: Some(start + Duration::minutes(10)),
         ..all
     };
+    let millis = |minutes| (start + Duration::minutes(minutes)).timestamp_millis();
     let inside: Vec<_> = pending
         .iter()
-        .filter(|(at, _)| {
-            window.from.is_some_and(|f| *at >= f) && window.to.is_some_and(|t| *at < t)
-        })
+        .filter(|(at, _)| *at >= millis(5) && *at < millis(10))
         .cloned()
         .collect();
-    assert_eq!(
-        inside.len(),
-        6,
-        "minutes 5 to 9, and the second order at minute 7"
-    );
-    assert_eq!(walk(window).await, inside);
+    assert_eq!(inside.len(), 7, "minutes 5 to 9, and the two at minute 7");
+    assert_eq!(walk(window, 3).await, inside);
 }
 
 #[tokio::test]

@@ -696,6 +696,16 @@ fn exactly_the_steps_that_tell_customers_may_send_e_mail_and_read_their_address(
     }
     assert_eq!(send, tellers);
     assert_eq!(address, tellers);
+    // A notice names the reason of the order's last transition: its history, a Query.
+    let mut history = BTreeSet::new();
+    for (function, statement) in policy_statements(&template) {
+        let actions = format!("{:?}", statement.get("Action"));
+        let resource = format!("{:?}", statement.get("Resource"));
+        if actions.contains("dynamodb:Query") && resource.contains("OrdersTable.Arn") {
+            history.insert(by_binary[&function].clone());
+        }
+    }
+    assert!(history.is_superset(&tellers), "{history:?}");
 }
 
 /// A string property, plain or under an intrinsic (`!Sub "..."`), unresolved.

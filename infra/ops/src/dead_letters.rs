@@ -19,6 +19,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 /// How long a received message stays hidden from everyone else: longer than any redrive takes,
 /// so no other reader (and no later receive of this run) sees it while it is being moved.
 const HOLD_SECONDS: i32 = 300;
+const LONG_POLL_SECONDS: i32 = 1;
 
 /// Messages in a queue: waiting to be received, and received by someone but not yet deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +78,9 @@ pub async fn redrive(sqs: &Client, from: &str, to: &str, dry_run: bool) -> Resul
             .queue_url(from)
             .max_number_of_messages(10)
             .visibility_timeout(HOLD_SECONDS)
+            // A long poll asks every SQS server, so an empty answer means an empty queue (a short
+            // poll samples a few and may answer empty while messages wait).
+            .wait_time_seconds(LONG_POLL_SECONDS)
             .message_attribute_names("All")
             .send()
             .await

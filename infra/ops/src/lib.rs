@@ -10,7 +10,8 @@ use shared::domain::{Order, OrderStatus};
 use shared::ports::OrderRepository;
 
 /// Every order in a non-terminal state whose last change is older than `older_than`, oldest
-/// first: what the reconciler re-drives, for a person to look at.
+/// first: the stalled orders the reconciler re-drives, for a person to look at (orders that
+/// still owe compensation are the reconciler's other list: its invariant violations).
 pub async fn stuck(
     orders: &dyn OrderRepository,
     older_than: chrono::Duration,

@@ -37,6 +37,10 @@ struct Cli {
     /// Send every AWS call to this endpoint instead (the local emulator: http://127.0.0.1:5000).
     #[arg(long, global = true)]
     endpoint: Option<String>,
+    /// With --stage: the orders table the stage was repointed to after a restore (its
+    /// RestoredOrdersTable parameter), instead of the template's.
+    #[arg(long, global = true, requires = "stage")]
+    orders_table: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -295,7 +299,10 @@ async fn main() -> Result<()> {
     match &cli.stage {
         Some(stage) => {
             let sqs = aws_sdk_sqs::Client::new(&config);
-            let resources = StageResources::resolve(TEMPLATE, stage, &sqs).await?;
+            let mut resources = StageResources::resolve(TEMPLATE, stage, &sqs).await?;
+            if let Some(table) = cli.orders_table.clone() {
+                resources = resources.with_orders_table(table);
+            }
             run(Aws::new(config, resources), cli.command).await
         }
         None => run(Aws::new(config, Environment), cli.command).await,

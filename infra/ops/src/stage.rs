@@ -72,6 +72,13 @@ impl StageResources {
         Ok(Self { named })
     }
 
+    /// The stage as repointed at a restored orders table (`RestoredOrdersTable`,
+    /// docs/runbooks/restore-table.md): the template's own name would be the damaged table.
+    pub fn with_orders_table(mut self, table: String) -> Self {
+        self.named.insert(Table::Orders.logical_id(), table);
+        self
+    }
+
     fn named(&self, id: &'static str) -> Result<String, ConfigError> {
         self.named.get(id).cloned().ok_or(ConfigError::Missing(id))
     }

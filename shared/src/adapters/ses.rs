@@ -1,10 +1,10 @@
 //! Customers' notices as e-mail through Amazon SES (API v2): one plain-text message per notice,
 //! from the stage's verified sender identity (`NOTICE_SENDER`).
 //!
-//! SES accepts a message once it answers; it has no idempotency key, so a retried call after a
-//! lost answer may send twice. The use case makes that rare and bounded instead: it records the
-//! notice on the order before sending, so a redelivered message never sends again (docs/
-//! notifications.md).
+//! SES has no idempotency key, so a retried call after a lost answer could send twice: the client
+//! is built without retries (`Wiring::notifier`), and the use case records the notice on the
+//! order before sending, so a redelivered message never sends again either. A failed call loses
+//! that one notice (docs/notifications.md).
 
 use async_trait::async_trait;
 use aws_sdk_sesv2::Client;

@@ -385,8 +385,11 @@ impl OrderRepository for DynamoOrders {
         Ok(orders)
     }
 
-    /// Each shard's newest `limit` orders below the cursor, merged: the page's orders are
-    /// among them whatever the spread over shards. One query per shard per page.
+    /// Each shard's newest `limit` orders below the cursor, merged in key order (the index's
+    /// millisecond keys, so the page and its cursor agree on ties): the page's orders are among
+    /// them whatever the spread over shards. A shard whose reply was cut short (its `Limit`, or
+    /// DynamoDB's 1 MB) may hold more orders just below its last one, so the page stops there.
+    /// One query per shard per page.
     async fn list_by_status(
         &self,
         query: StatusQuery,
@@ -395,19 +398,20 @@ impl OrderRepository for DynamoOrders {
     ) -> Result<Page<Order, StatusCursor>, AppError> {
         // Time keys start with a four-digit year, so "0" and "9" bound every one of them.
         let lower = query.from.map_or_else(|| "0".to_string(), millis);
-        let upper = match after {
-            // BETWEEN includes the cursor's own order, which the page then leaves out.
-            Some(c) => time_key(c.updated_at, &c.id),
-            None => query.to.map_or_else(|| "9".to_string(), millis),
+        let end = query.to.map_or_else(|| "9".to_string(), millis);
+        // BETWEEN includes the cursor's own order, which the page then leaves out.
+        let cursor = after.map(|c| time_key(c.updated_at, &c.id));
+        let upper = cursor.clone().map_or(end.clone(), |c| c.min(end));
+        let empty = Page {
+            items: vec![],
+            next: None,
         };
         if upper < lower {
-            return Ok(Page {
-                items: vec![],
-                next: None,
-            });
+            return Ok(empty);
         }
-        let mut merged = Vec::new();
-        let mut truncated = false;
+        let mut merged: Vec<(String, Order)> = Vec::new();
+        // The highest key below which some shard may hold orders it did not return.
+        let mut floor: Option<String> = None;
         for shard in 0..STATUS_SHARDS {
             let out = self
                 .status_shard_query(query.status, shard, &lower, &upper)
@@ -416,22 +420,28 @@ impl OrderRepository for DynamoOrders {
                 .send()
                 .await
                 .map_err(|e| failure("order status listing", e))?;
-            truncated |= out.last_evaluated_key.is_some();
+            let mut last = None;
             for item in out.items.unwrap_or_default() {
                 let record = from_item::<OrderRecord>(item)?;
-                if record.updated_key != upper {
-                    merged.push(record.order);
+                last = Some(record.updated_key.clone());
+                if Some(&record.updated_key) != cursor.as_ref() {
+                    merged.push((record.updated_key, record.order));
                 }
             }
+            if out.last_evaluated_key.is_some() {
+                floor = floor.max(last);
+            }
         }
-        merged.sort_by(|a, b| (b.updated_at, &b.id).cmp(&(a.updated_at, &a.id)));
-        let more = truncated || merged.len() > usize::from(limit);
+        merged.sort_by(|a, b| b.0.cmp(&a.0));
+        let before = merged.len();
+        if let Some(floor) = &floor {
+            merged.retain(|(key, _)| key >= floor);
+        }
+        let more = floor.is_some() || before > usize::from(limit);
         merged.truncate(usize::from(limit));
-        let next = merged.last().filter(|_| more).map(StatusCursor::after);
-        Ok(Page {
-            items: merged,
-            next,
-        })
+        let items: Vec<Order> = merged.into_iter().map(|(_, order)| order).collect();
+        let next = items.last().filter(|_| more).map(StatusCursor::after);
+        Ok(Page { items, next })
     }
 }
 
