@@ -36,7 +36,7 @@ OFFLINE_AWS := env -u AWS_PROFILE -u AWS_SESSION_TOKEN AWS_ACCESS_KEY_ID=offline
 FUNCTIONS := $(notdir $(wildcard functions/*))
 STAGE     ?= dev
 
-.PHONY: help deps rust-tools sam-deps arm64 run stop cost admin flags test chaos lint fmt clippy deny deny-fresh build \
+.PHONY: help deps rust-tools sam-deps arm64 run stop cost admin flags test chaos dr-drill lint fmt clippy deny deny-fresh build \
 	validate package sam-build deploy deploy-built
 
 help:
@@ -48,6 +48,7 @@ help:
 	@echo "make admin ARGS=\"orders stuck\"  with make run running: order-admin on the local stack (ARGS=--help lists its commands)"
 	@echo "make test   install what is missing, run every test (unit, property, handler, adapter, API, saga; moto + localstripe)"
 	@echo "make chaos  the fault matrix at full length (within 15 minutes): docs/reliability.md"
+	@echo "make dr-drill [ORDERS=30]  the restore runbook rehearsed locally: back up, delete, restore, repoint; recovery time"
 	@echo "make lint   cargo fmt --check, clippy -D warnings, cargo deny, cfn-lint, sam validate --lint"
 	@echo "make package  every function as a Lambda zip for arm64 (release), with its size"
 	@echo "make sam-build  sam build of template.yaml (offline), as make deploy runs it"
@@ -113,6 +114,13 @@ test: deps
 chaos: deps
 	@mkdir -p $(LOCAL)
 	PYTHON=$(CURDIR)/$(PY) cargo run --quiet -p system-tests --bin chaos -- $(CHAOS_FLAGS) > $(LOCAL)/chaos.log
+
+# The restore runbook rehearsed on its own local stack (docs/runbooks/restore-table.md): orders
+# placed, backed up, the live table deleted, restored, the stage repointed; prints the recovery time.
+dr-drill: deps
+	@mkdir -p $(LOCAL)
+	PYTHON=$(CURDIR)/$(PY) cargo run --quiet -p system-tests --bin dr_drill -- $(or $(ORDERS),30) \
+		> $(LOCAL)/dr-drill.log
 
 # ---------------------------------------------------------------- lint
 fmt:

@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod chaos;
+pub mod drill;
 pub mod functions;
 pub mod invariants;
 
@@ -283,6 +284,26 @@ impl TestEnv {
                 .unwrap();
         }
         env
+    }
+
+    /// The same resources with the orders table replaced by `table`: the stage repointed at a
+    /// restored table (its `RestoredOrdersTable` parameter), as the functions then see it.
+    pub fn repointed(&self, table: &str) -> Self {
+        let mut created = self.created.clone();
+        created
+            .scope
+            .refs
+            .insert(Table::Orders.logical_id().into(), table.into());
+        let settings = self.wiring.resources().settings.lock().unwrap().clone();
+        let resources = TestResources {
+            created: created.clone(),
+            settings: Mutex::new(settings),
+        };
+        Self {
+            wiring: Aws::new(self.wiring.sdk_config().clone(), resources),
+            config: self.config.clone(),
+            created,
+        }
     }
 
     /// An SQS client straight to the emulator (the functions' own go through their endpoint).

@@ -2,6 +2,7 @@
 //! tests run each command against the emulator exactly as an operator runs it against a stage.
 
 pub mod dead_letters;
+pub mod restore;
 pub mod stage;
 
 use chrono::{DateTime, Utc};

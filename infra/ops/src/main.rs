@@ -10,8 +10,8 @@ use std::io::BufRead;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use order_admin::dead_letters;
 use order_admin::stage::{StageResources, TEMPLATE};
+use order_admin::{dead_letters, restore};
 use shared::adapters::ssm::SsmFlagSource;
 use shared::auth::{Email, Password};
 use shared::config::Parameter;
@@ -66,6 +66,31 @@ enum Command {
     /// The pipeline's dead-letter queues (docs/runbooks/redrive-dlq.md).
     #[command(subcommand)]
     DeadLetters(DeadLettersCommand),
+    /// Back up and restore the orders table (docs/runbooks/restore-table.md).
+    #[command(subcommand)]
+    OrdersTable(OrdersTableCommand),
+}
+
+#[derive(Subcommand)]
+enum OrdersTableCommand {
+    /// An on-demand backup of the stage's orders table; prints its ARN.
+    Backup {
+        #[arg(long)]
+        name: String,
+    },
+    /// Restore into a new table (the damaged one stays), wait until it is active, and turn on
+    /// point-in-time recovery and deletion protection; then repoint the stage at it.
+    Restore {
+        /// From this backup's ARN.
+        #[arg(long, conflicts_with = "at", required_unless_present = "at")]
+        backup: Option<String>,
+        /// Or the stage's table as it was at this time (RFC 3339).
+        #[arg(long)]
+        at: Option<chrono::DateTime<chrono::Utc>>,
+        /// The new table's name, e.g. orders-prod-orders-restored-202612011200.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -257,6 +282,28 @@ async fn run<R: Resources>(aws: Aws<R>, command: Command) -> Result<()> {
                         letter.message_id,
                         letter.receives,
                         letter.problem.as_deref().unwrap_or("the step kept failing")
+                    );
+                }
+            }
+        }
+        Command::OrdersTable(action) => {
+            let dynamodb = aws.dynamodb();
+            let table = aws.resources().table(shared::config::Table::Orders)?;
+            match action {
+                OrdersTableCommand::Backup { name } => {
+                    println!("{}", restore::back_up(&dynamodb, &table, &name).await?);
+                }
+                OrdersTableCommand::Restore { backup, at, to } => {
+                    let source = match (backup, at) {
+                        (Some(arn), _) => restore::Source::Backup(arn),
+                        (None, Some(at)) => restore::Source::PointInTime { table, at },
+                        (None, None) => bail!("--backup or --at"),
+                    };
+                    let took = restore::restore(&dynamodb, &source, &to).await?;
+                    println!(
+                        "{to} is active after {} s, with point-in-time recovery and deletion \
+                         protection; repoint the stage: RestoredOrdersTable={to}",
+                        took.as_secs()
                     );
                 }
             }
