@@ -76,7 +76,7 @@ pub async fn run(orders: usize, progress: impl Fn(&str)) -> Report {
     let token = client.account("drill@example.com").await;
 
     progress(&format!("placing {orders} orders"));
-    let mut acknowledged = BTreeMap::new();
+    let mut ids = Vec::new();
     for n in 0..orders {
         let card = if n % 3 == 2 {
             "pm_card_visa_chargeDeclined"
@@ -93,9 +93,9 @@ pub async fn run(orders: usize, progress: impl Fn(&str)) -> Report {
             )
             .await;
         assert_eq!(status, 201, "{body}");
-        acknowledged.insert(body["id"].as_str().unwrap().to_string(), Value::Null);
+        ids.push(body["id"].as_str().unwrap().to_string());
     }
-    for id in acknowledged.keys() {
+    for id in &ids {
         settled(&client, &token, id).await;
     }
     // Compensation goes on after a declined order ends (the stock, the notice): the orders are
@@ -112,16 +112,15 @@ pub async fn run(orders: usize, progress: impl Fn(&str)) -> Report {
             seen
         }
     };
-    let ids: Vec<String> = acknowledged.keys().cloned().collect();
     let quiet = Instant::now() + Duration::from_secs(30);
-    loop {
+    let acknowledged = loop {
         let first = snapshot(ids.clone()).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
-        acknowledged = snapshot(ids.clone()).await;
-        if first == acknowledged || Instant::now() > quiet {
-            break;
+        let second = snapshot(ids.clone()).await;
+        if first == second || Instant::now() > quiet {
+            break second;
         }
-    }
+    };
 
     let table = env.name("OrdersTable");
     let dynamodb = env.dynamodb();

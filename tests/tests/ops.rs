@@ -124,15 +124,15 @@ async fn a_redrive_after_the_provider_recovers_completes_each_order_exactly_once
             attributes["correlationId"].string_value(),
             Some("corr-redrive")
         );
-        let envelope = Envelope::parse(message.body().unwrap()).unwrap();
-        let mut current = envelope.clone();
-        for queue in [Queue::Payment, Queue::Shipping, Queue::Notification] {
+        // The redriven message, then each next step the pipeline table routes the order to.
+        let mut current = Envelope::parse(message.body().unwrap()).unwrap();
+        loop {
+            let queue = current.queue.unwrap();
             step(queue).handle(&current).await.unwrap();
-            let order = orders.get(&envelope.order_id).await.unwrap().unwrap();
-            if let Some(next) =
-                Envelope::announcing(order.status, order.id.clone(), "corr-redrive", Utc::now())
-            {
-                current = next;
+            let order = orders.get(&current.order_id).await.unwrap().unwrap();
+            match Envelope::announcing(order.status, order.id, "corr-redrive", Utc::now()) {
+                Some(next) => current = next,
+                None => break,
             }
         }
     }
