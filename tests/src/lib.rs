@@ -13,6 +13,7 @@ pub mod api;
 pub mod chaos;
 pub mod drill;
 pub mod functions;
+pub mod fuzz;
 pub mod invariants;
 
 use std::net::TcpListener;

@@ -4,7 +4,10 @@ use std::convert::Infallible;
 
 use lambda_http::{Body, Request, Response};
 use shared::domain::OrderId;
-use shared::http::{self, Authenticated, Caching, views::HistoryView};
+use shared::http::{
+    self, Authenticated, Caching,
+    views::{HistoryListView, HistoryView},
+};
 use shared::service::orders::CustomerOrders;
 
 pub type Deps = Authenticated<CustomerOrders>;
@@ -13,13 +16,13 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infalli
     http::serve_caller(req, &deps.limit, |req, _, caller| async move {
         let id = http::path_param(&req, "id", OrderId::parse)?;
         let history = deps.use_case.history(&caller, &id).await?;
-        let items: Vec<HistoryView> = history
+        let items = history
             .iter()
             .map(|entry| HistoryView::of(entry, caller.is_admin()))
             .collect();
         Ok(http::cacheable_json(
             &req,
-            &serde_json::json!({ "items": items }),
+            &HistoryListView { items },
             Caching::Private,
         ))
     })

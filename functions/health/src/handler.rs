@@ -9,20 +9,12 @@ use std::convert::Infallible;
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Serialize;
 use shared::AppError;
 use shared::domain::Invalid;
-use shared::http;
-use shared::service::health::{self, Check, HealthCheck};
+use shared::http::{self, views::HealthView as Report};
+use shared::service::health::{self, HealthCheck};
 
 pub type Deps = HealthCheck;
-
-#[derive(Serialize)]
-struct Report {
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    checks: Option<Vec<Check>>,
-}
 
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infallible> {
     http::serve(req, |req, _| async move {

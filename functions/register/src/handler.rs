@@ -5,7 +5,7 @@ use std::convert::Infallible;
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use shared::http;
+use shared::http::{self, views::RegisteredView};
 use shared::service::accounts::{Counted, Credentials, Registration};
 
 pub type Deps = Registration;
@@ -19,7 +19,9 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, Infalli
         deps.register(&credentials, &source).await.map(|email| {
             http::json(
                 StatusCode::CREATED,
-                &serde_json::json!({"email": email.as_str()}),
+                &RegisteredView {
+                    email: email.as_str(),
+                },
             )
         })
     })

@@ -12,7 +12,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::keys::KeySet;
 use crate::domain::Role;
@@ -30,6 +29,7 @@ pub struct Claims {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct IssuedToken {
     pub token: String,
@@ -79,7 +79,32 @@ pub struct Tokens {
     policy: TokenPolicy,
     signer: Option<(String, EncodingKey)>,
     verifiers: HashMap<String, DecodingKey>,
-    jwks: Value,
+    jwks: Jwks,
+}
+
+/// The public half of the key set (RFC 7517), what `/.well-known/jwks.json` serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Jwks {
+    pub keys: Vec<PublicJwk>,
+}
+
+/// One Ed25519 verification key (RFC 8037).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PublicJwk {
+    /// `OKP`
+    pub kty: &'static str,
+    /// `Ed25519`
+    pub crv: &'static str,
+    /// The public key, base64url without padding.
+    pub x: String,
+    pub kid: String,
+    /// `EdDSA`
+    pub alg: &'static str,
+    /// `sig`
+    #[serde(rename = "use")]
+    pub usage: &'static str,
 }
 
 impl Tokens {
@@ -93,7 +118,14 @@ impl Tokens {
             let key = DecodingKey::from_ed_components(&x)
                 .map_err(|e| AppError::dependency("signing key", e))?;
             verifiers.insert(entry.kid.clone(), key);
-            published.push(json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": entry.kid, "alg": "EdDSA", "use": "sig"}));
+            published.push(PublicJwk {
+                kty: "OKP",
+                crv: "Ed25519",
+                x,
+                kid: entry.kid.clone(),
+                alg: "EdDSA",
+                usage: "sig",
+            });
             if entry.status == super::keys::KeyStatus::Current {
                 signer = Some((entry.kid.clone(), EncodingKey::from_ed_der(&decoded.pkcs8)));
             }
@@ -102,12 +134,12 @@ impl Tokens {
             policy,
             signer,
             verifiers,
-            jwks: json!({"keys": published}),
+            jwks: Jwks { keys: published },
         })
     }
 
     /// The public keys, as `/.well-known/jwks.json` serves them.
-    pub fn jwks(&self) -> &Value {
+    pub fn jwks(&self) -> &Jwks {
         &self.jwks
     }
 
@@ -193,6 +225,7 @@ impl Tokens {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     fn policy() -> TokenPolicy {
         TokenPolicy {
@@ -373,7 +406,7 @@ mod tests {
             Err(TokenError::UnknownKey)
         );
         assert!(after_removal.verify(&new.token).is_ok());
-        assert_eq!(after_removal.jwks()["keys"].as_array().unwrap().len(), 2);
+        assert_eq!(after_removal.jwks().keys.len(), 2);
 
         let stranger = KeySet::default().rotated("k3").unwrap();
         let forged = Tokens::new(&stranger, policy())

@@ -70,9 +70,13 @@ impl From<Currency> for String {
 
 /// A non-negative amount in minor units (cents for EUR and USD).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(try_from = "RawMoney")]
 pub struct Money {
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub amount: i64,
+    /// ISO 4217, three uppercase letters.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Z]{3}$"))]
     pub currency: Currency,
 }
 

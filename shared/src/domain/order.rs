@@ -19,6 +19,7 @@ use super::{CustomerId, Invalid, Money, OrderId, PaymentMethod, ProductId, Shipp
 use crate::pipeline::Queue;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
     Pending,
@@ -138,9 +139,12 @@ impl From<Quantity> for u32 {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct OrderItem {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub product_id: ProductId,
+    #[cfg_attr(feature = "openapi", schema(value_type = u32, minimum = 1, maximum = 100))]
     pub quantity: Quantity,
     /// The catalog price when the order was placed.
     pub unit_price: Money,
@@ -197,6 +201,7 @@ pub struct Payment {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PaymentState {
     /// Created, not confirmed: no money has moved, but a confirmation still could move it.

@@ -3,6 +3,8 @@
 //! `application/problem+json` (RFC 9457) here and nowhere else.
 
 mod body;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod problem;
 mod respond;
 pub mod views;

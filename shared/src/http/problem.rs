@@ -9,16 +9,22 @@ use serde::Serialize;
 use super::RequestInfo;
 use crate::error::{AppError, FieldError};
 
+/// A problem a function answers (the gateway's own carry `requestId` instead of
+/// `correlationId`: see `openapi`).
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ServiceProblem))]
 #[serde(rename_all = "camelCase")]
-struct Problem<'a> {
+pub struct Problem<'a> {
+    /// `/problems/<slug>`: stable, for clients to branch on.
     #[serde(rename = "type")]
     kind: String,
     title: &'static str,
     status: u16,
     detail: String,
+    /// The request's path.
     instance: &'a str,
     correlation_id: &'a str,
+    /// Each field at fault, for 400 and 422.
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
 }

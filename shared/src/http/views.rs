@@ -9,17 +9,26 @@ use crate::domain::{
 };
 use crate::ports::Page;
 use crate::service::Cursor;
+use crate::service::health::Check;
 
+/// An order: `customerId` only for admins.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Order))]
 #[serde(rename_all = "camelCase")]
 pub struct OrderView<'a> {
+    /// `ord_` and 32 lowercase hex digits.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^ord_[0-9a-f]{32}$"))]
     pub id: &'a str,
     pub status: OrderStatus,
     pub items: &'a [OrderItem],
+    /// The sum of the lines at their catalog prices.
     pub total: Money,
     pub shipping_address: &'a ShippingAddress,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub created_at: String,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub updated_at: String,
+    /// Moves with every change of the order.
     pub version: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_status: Option<PaymentState>,
@@ -62,7 +71,9 @@ impl<'a> OrderView<'a> {
     }
 }
 
+/// A product of the catalog.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Product))]
 #[serde(rename_all = "camelCase")]
 pub struct ProductView<'a> {
     pub id: &'a str,
@@ -84,14 +95,19 @@ impl<'a> From<&'a Product> for ProductView<'a> {
 
 /// One transition of an order's timeline: `reason` in words for people, `reasonCode` for code.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = HistoryEntry))]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryView<'a> {
     pub version: u64,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub at: String,
     pub from: Option<OrderStatus>,
     pub to: OrderStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// `OUT_OF_STOCK`, `PAYMENT_DECLINED`, `HANDED_TO_CARRIER`, `CUSTOMER_NOTIFIED`,
+    /// `CANCELLED_BY_CUSTOMER`, `CANCELLED_BY_SUPPORT`, `STEP_GAVE_UP`; clients must tolerate
+    /// codes added later.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason_code: Option<&'static str>,
     /// What to quote to support, and what finds the entry's log lines.
@@ -104,7 +120,9 @@ pub struct HistoryView<'a> {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Actor))]
 pub struct ActorView<'a> {
+    /// `customer`, `admin` or `step`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -186,11 +204,37 @@ pub fn code(reason: &Reason) -> Option<&'static str> {
     })
 }
 
+/// The health check's answer: `checks` only for `?deep=true`.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Health))]
+pub struct HealthView {
+    /// `ok`, `degraded` (only the payment provider is down) or `unavailable`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Vec<Check>>,
+}
+
 /// A page of a listing: `{"items": [...], "cursor": "opaque" | null}`.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ListView<V> {
     pub items: Vec<V>,
+    /// Where the next page starts (`?cursor=`), null on the last page.
     pub cursor: Option<String>,
+}
+
+/// An order's timeline, oldest first.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = History))]
+pub struct HistoryListView<'a> {
+    pub items: Vec<HistoryView<'a>>,
+}
+
+/// The answer to a sign-up: the same for a new and an existing account.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Registered))]
+pub struct RegisteredView<'a> {
+    pub email: &'a str,
 }
 
 impl<V> ListView<V> {

@@ -18,8 +18,10 @@ use crate::wiring::{Wire, Wiring};
 
 /// The body of `POST /auth/register` and `POST /auth/login`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
+    #[cfg_attr(feature = "openapi", schema(format = Email))]
     pub email: String,
     pub password: String,
 }

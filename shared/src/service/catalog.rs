@@ -16,17 +16,24 @@ use crate::wiring::{Wire, Wiring};
 
 /// The body of `PUT /products/{id}`, before validation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ProductDraft))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PutProductRequest {
     pub name: String,
     pub unit_price: MoneyInput,
+    /// Units in stock (absolute, not a change).
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub available: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Price))]
 #[serde(deny_unknown_fields)]
 pub struct MoneyInput {
+    /// Minor units (cents for EUR).
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub amount: i64,
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Z]{3}$"))]
     pub currency: String,
 }
 

@@ -26,6 +26,7 @@ impl Wire for HealthCheck {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = HealthCheck))]
 #[serde(rename_all = "camelCase")]
 pub struct Check {
     pub name: String,

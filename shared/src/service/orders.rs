@@ -26,17 +26,28 @@ use crate::wiring::{Wire, Wiring};
 
 /// The body of `POST /orders`, before validation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = NewOrder))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlaceOrderRequest {
+    /// 1 to 50 lines, each product once.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 50))]
     pub items: Vec<ItemInput>,
     pub shipping_address: AddressInput,
+    /// The payment provider's payment method, e.g. `pm_card_visa`.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^pm_[A-Za-z0-9_]{0,125}$"))]
     pub payment_method: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = NewOrderLine))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ItemInput {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+    )]
     pub product_id: String,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
     pub quantity: i64,
 }
 
