@@ -58,6 +58,9 @@ pub enum AppError {
     /// The order has moved past the point where a customer may cancel it.
     #[error("the order can no longer be cancelled: it is {0}")]
     NotCancellable(OrderStatus),
+    /// Only a completed order can be refunded (a cancellation refunds the others).
+    #[error("only a completed order can be refunded: it is {0}")]
+    NotRefundable(OrderStatus),
     /// Another request with the same `Idempotency-Key` is still running, or its claim is
     /// changing hands; the same request succeeds when retried shortly.
     #[error("a request with this Idempotency-Key is still being processed; retry shortly")]

@@ -39,6 +39,9 @@ pub enum MessageType {
     OrderPaymentFailed,
     /// A step gave up on the order: compensation refunds and gives the stock back.
     OrderFailed,
+    /// Support refunded a completed order: compensation refunds the payment (the goods, and so
+    /// the stock, stay with the customer).
+    OrderRefunded,
     /// Written by releases before schema 2 for a reconciler re-drive, whatever the status; read
     /// like any other message, but it names no step.
     OrderStalled,
@@ -60,6 +63,7 @@ impl MessageType {
             Self::OrderRejected => "OrderRejected",
             Self::OrderPaymentFailed => "OrderPaymentFailed",
             Self::OrderFailed => "OrderFailed",
+            Self::OrderRefunded => "OrderRefunded",
             Self::OrderStalled => "OrderStalled",
         }
     }

@@ -19,6 +19,8 @@ pub enum Metric {
     PaymentsFailed,
     OrdersCancelled,
     OrdersFailed,
+    /// Completed orders support refunded in full.
+    OrdersRefunded,
     /// Money charged, in minor units (cents), by currency.
     Revenue,
     /// From `POST /orders` to `COMPLETED`, in seconds (the SLO's measure).
@@ -52,13 +54,14 @@ pub enum Metric {
 }
 
 impl Metric {
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 22] = [
         Self::OrdersPlaced,
         Self::OrdersCompleted,
         Self::OrdersRejected,
         Self::PaymentsFailed,
         Self::OrdersCancelled,
         Self::OrdersFailed,
+        Self::OrdersRefunded,
         Self::Revenue,
         Self::OrderCompletionSeconds,
         Self::OrdersCompletedLate,
@@ -84,6 +87,7 @@ impl Metric {
             Self::PaymentsFailed => "PaymentsFailed",
             Self::OrdersCancelled => "OrdersCancelled",
             Self::OrdersFailed => "OrdersFailed",
+            Self::OrdersRefunded => "OrdersRefunded",
             Self::Revenue => "Revenue",
             Self::OrderCompletionSeconds => "OrderCompletionSeconds",
             Self::OrdersCompletedLate => "OrdersCompletedLate",
@@ -194,6 +198,7 @@ impl Metric {
             OrderStatus::PaymentFailed => Self::PaymentsFailed,
             OrderStatus::Cancelled => Self::OrdersCancelled,
             OrderStatus::Failed => Self::OrdersFailed,
+            OrderStatus::Refunded => Self::OrdersRefunded,
             OrderStatus::Reserved | OrderStatus::Paid | OrderStatus::Shipped => return None,
         })
     }

@@ -196,7 +196,7 @@ impl Step {
 }
 
 /// The pipeline: one row per status an order can wait in. `COMPLETED` has no row: it is done.
-pub const PIPELINE: [Step; 8] = [
+pub const PIPELINE: [Step; 9] = [
     Step {
         awaits: OrderStatus::Pending,
         consumer: &RESERVE,
@@ -250,6 +250,13 @@ pub const PIPELINE: [Step; 8] = [
         awaits: OrderStatus::Failed,
         consumer: &COMPENSATE,
         message: MessageType::OrderFailed,
+        produces: None,
+        refuses: None,
+    },
+    Step {
+        awaits: OrderStatus::Refunded,
+        consumer: &COMPENSATE,
+        message: MessageType::OrderRefunded,
         produces: None,
         refuses: None,
     },

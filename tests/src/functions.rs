@@ -33,6 +33,7 @@ struct Functions {
     list_orders: list_orders::handler::Deps,
     admin_list_orders: admin_list_orders::handler::Deps,
     cancel_order: cancel_order::handler::Deps,
+    refund_order: refund_order::handler::Deps,
     get_order_history: get_order_history::handler::Deps,
     list_products: list_products::handler::Deps,
     get_product: get_product::handler::Deps,
@@ -65,6 +66,7 @@ impl Functions {
             list_orders: Wire::wire(from).await.unwrap(),
             admin_list_orders: Wire::wire(from).await.unwrap(),
             cancel_order: Wire::wire(from).await.unwrap(),
+            refund_order: Wire::wire(from).await.unwrap(),
             get_order_history: Wire::wire(from).await.unwrap(),
             list_products: Wire::wire(from).await.unwrap(),
             get_product: Wire::wire(from).await.unwrap(),
@@ -114,6 +116,12 @@ impl Functions {
             "admin-list-orders" => {
                 as_proxy(payload, |r| {
                     admin_list_orders::handler::handle(&self.admin_list_orders, r)
+                })
+                .await
+            }
+            "refund-order" => {
+                as_proxy(payload, |r| {
+                    refund_order::handler::handle(&self.refund_order, r)
                 })
                 .await
             }

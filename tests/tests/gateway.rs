@@ -133,6 +133,30 @@ async fn place(api: &str, token: &str, body: Value) -> (u16, Value) {
     call(api, "POST", "/orders", Some(token), true, Some(body)).await
 }
 
+/// An admin account (as `order-admin create-admin` makes one), signed in.
+async fn admin(env: &TestEnv, api: &str) -> String {
+    let root = "root@example.com";
+    let password = shared::auth::Password::parse("correct horse battery staple").unwrap();
+    shared::service::accounts::create_admin(
+        env.users().unwrap().as_ref(),
+        &shared::auth::Email::parse(root).unwrap(),
+        &password,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let (_, admin) = call(
+        api,
+        "POST",
+        "/auth/login",
+        None,
+        true,
+        Some(json!({"email": root, "password": "correct horse battery staple"})),
+    )
+    .await;
+    admin["token"].as_str().unwrap().to_string()
+}
+
 fn order_body() -> Value {
     json!({"items": [{"productId": "p-1", "quantity": 2}],
            "shippingAddress": {"name": "Ada Lovelace", "line1": "1 Main St", "city": "London", "postalCode": "N1 1AA", "country": "GB"},
@@ -191,7 +215,17 @@ async fn stock(env: &TestEnv, product: &str) -> u32 {
         .available
 }
 
+/// The statuses of an order's timeline, oldest first.
 async fn history(api: &str, token: &str, id: &str) -> Vec<String> {
+    entries(api, token, id)
+        .await
+        .iter()
+        .map(|entry| entry["to"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// An order's history entries as the holder of `token` sees them, oldest first.
+async fn entries(api: &str, token: &str, id: &str) -> Vec<Value> {
     let (status, body) = call(
         api,
         "GET",
@@ -202,12 +236,7 @@ async fn history(api: &str, token: &str, id: &str) -> Vec<String> {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|entry| entry["to"].as_str().unwrap().to_string())
-        .collect()
+    body["items"].as_array().unwrap().clone()
 }
 
 #[tokio::test]
@@ -322,6 +351,80 @@ async fn every_outcome_is_emailed_to_the_customer_once_through_ses() {
     }
 }
 
+/// Support refunds a completed order: the provider shows exactly one refund of the whole charge
+/// however often it is asked, the stock stays sold (the goods were delivered), the customer is
+/// e-mailed once, and the history says an admin did it.
+#[tokio::test]
+async fn support_refunds_a_completed_order_once_and_the_stock_stays_sold() {
+    let (env, api) = project_api().await;
+    let ada = account(&api, "ada@example.com").await;
+    let admin = admin(&env, &api).await;
+    let available = |api: String| async move {
+        let (_, product) = call(&api, "GET", "/products/p-1", None, true, None).await;
+        product["available"].as_u64().unwrap()
+    };
+    let before = available(api.clone()).await;
+    let (_, placed) = place(&api, &ada, order_body()).await;
+    let id = placed["id"].as_str().unwrap().to_string();
+    let completed = await_status(&api, &ada, &id, "COMPLETED").await;
+    let path = format!("/admin/orders/{id}/refund");
+    let part = json!({"amount": {"amount": 1, "currency": "EUR"}});
+    let (status, refused) = call(&api, "POST", &path, Some(&admin), true, Some(part)).await;
+    assert_eq!(
+        (status, &refused["errors"][0]["field"]),
+        (422, &json!("amount"))
+    );
+    let (status, _) = call(&api, "POST", &path, Some(&ada), true, None).await;
+    assert_eq!(
+        status, 404,
+        "a customer cannot refund, not even their own order"
+    );
+    let whole = json!({"amount": completed["total"]});
+    let (status, refunded) = call(&api, "POST", &path, Some(&admin), true, Some(whole)).await;
+    assert_eq!(
+        (status, refunded["status"].as_str()),
+        (200, Some("REFUNDED"))
+    );
+    // Asked again (a retry after a lost answer): the same answer, no second refund.
+    let (status, _) = call(&api, "POST", &path, Some(&admin), true, None).await;
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, order) = read_order(&api, &ada, &id).await;
+        if order["paymentStatus"] == "REFUNDED" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the refund never settled: {order}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let record = system_tests::provider_record(&id).await;
+    assert_eq!((record.charges, record.refunds), (1, 1), "at the provider");
+    assert_eq!(
+        available(api.clone()).await,
+        before - 2,
+        "the units stay sold"
+    );
+    let last = entries(&api, &ada, &id).await.pop().unwrap();
+    assert_eq!(last["to"], "REFUNDED");
+    assert_eq!(last["reasonCode"], "REFUNDED_BY_SUPPORT");
+    assert_eq!(last["actor"], json!({"type": "admin"}));
+    let order_id = shared::domain::OrderId::parse(&id).unwrap();
+    let sent = system_tests::sent_emails().await;
+    let about: Vec<_> = system_tests::emails_about(&sent, &order_id)
+        .into_iter()
+        .filter(|m| m["subject"].as_str().unwrap().contains("is refunded"))
+        .collect();
+    assert_eq!(about.len(), 1, "{about:?}");
+    assert!(
+        about[0]["body"].to_string().contains("goes back"),
+        "{about:?}"
+    );
+}
+
 /// Cancels race the pipeline at staggered moments; every order ends either cancelled with its
 /// stock and money back, or completed with its cancel refused: one outcome, never half of each.
 #[tokio::test]
@@ -432,16 +535,8 @@ async fn a_refused_payment_method_is_dead_lettered_at_once_and_fails_its_order_o
     let (_, placed) = place(&api, &ada, poison).await;
     let id = placed["id"].as_str().unwrap();
     await_status(&api, &ada, id, "FAILED").await;
-    let (_, body) = call(
-        &api,
-        "GET",
-        &format!("/orders/{id}/history"),
-        Some(&ada),
-        true,
-        None,
-    )
-    .await;
-    let last = body["items"].as_array().unwrap().last().unwrap().clone();
+    let timeline = entries(&api, &ada, id).await;
+    let last = timeline.last().unwrap().clone();
     assert_eq!(last["reasonCode"], "STEP_GAVE_UP", "{last}");
     let reason = last["reason"].as_str().unwrap();
     assert!(
@@ -460,9 +555,7 @@ async fn a_refused_payment_method_is_dead_lettered_at_once_and_fails_its_order_o
     for letter in &kept {
         assert!(letter.body.contains(id), "{letter:?}");
     }
-    let failures = body["items"]
-        .as_array()
-        .unwrap()
+    let failures = timeline
         .iter()
         .filter(|entry| entry["to"] == "FAILED")
         .count();
@@ -533,26 +626,7 @@ async fn every_route_answers_each_kind_of_caller_as_intended() {
         project_api_on(&template, |env| env.set("STRIPE_API_BASE", &provider.url)).await;
     let alice = account(&api, "alice@example.com").await;
     let bob = account(&api, "bob@example.com").await;
-    let root = "root@example.com";
-    let password = shared::auth::Password::parse("correct horse battery staple").unwrap();
-    shared::service::accounts::create_admin(
-        env.users().unwrap().as_ref(),
-        &shared::auth::Email::parse(root).unwrap(),
-        &password,
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
-    let (_, admin) = call(
-        &api,
-        "POST",
-        "/auth/login",
-        None,
-        true,
-        Some(json!({"email": root, "password": "correct horse battery staple"})),
-    )
-    .await;
-    let admin = admin["token"].as_str().unwrap().to_string();
+    let admin = admin(&env, &api).await;
     let (_, order) = place(&api, &alice, order_body()).await;
     let id = order["id"].as_str().unwrap().to_string();
     let product =
@@ -570,6 +644,7 @@ async fn every_route_answers_each_kind_of_caller_as_intended() {
     let order_path = format!("/orders/{id}");
     let cancel_path = format!("/orders/{id}/cancel");
     let history_path = format!("/orders/{id}/history");
+    let refund_path = format!("/admin/orders/{id}/refund");
     let routes: Vec<(&str, &str, Option<Value>, [u16; 5])> = vec![
         ("GET", "/health", None, [200, 200, 200, 200, 200]),
         ("GET", "/products", None, [403, 200, 200, 200, 200]),
@@ -601,6 +676,8 @@ async fn every_route_answers_each_kind_of_caller_as_intended() {
             None,
             [403, 401, 404, 404, 400],
         ),
+        // Alice's order cannot complete (the provider is down): the admin is refused a refund.
+        ("POST", &refund_path, None, [403, 401, 404, 404, 409]),
         ("POST", &cancel_path, None, [403, 401, 200, 404, 200]),
     ];
     for (method, path, body, expected) in routes {
@@ -1266,26 +1343,14 @@ async fn the_callers_correlation_id_is_on_every_history_entry_of_the_journey() {
     let placed: Value = placed.json().await.unwrap();
     let id = placed["id"].as_str().unwrap();
     await_status(&api, &ada, id, "COMPLETED").await;
-    let (_, history) = call(
-        &api,
-        "GET",
-        &format!("/orders/{id}/history"),
-        Some(&ada),
-        true,
-        None,
-    )
-    .await;
-    let ids: Vec<&str> = history["items"]
-        .as_array()
-        .unwrap()
+    let history = entries(&api, &ada, id).await;
+    let ids: Vec<&str> = history
         .iter()
         .map(|e| e["correlationId"].as_str().unwrap_or("none"))
         .collect();
     assert_eq!(ids.len(), shared::pipeline::happy_path().len());
     assert!(ids.iter().all(|c| *c == "journey-1"), "{ids:?}");
-    let actors: Vec<&str> = history["items"]
-        .as_array()
-        .unwrap()
+    let actors: Vec<&str> = history
         .iter()
         .map(|e| e["actor"]["id"].as_str().unwrap_or("none"))
         .collect();

@@ -185,6 +185,7 @@ fn expected_sends() -> Vec<(&'static str, Vec<Queue>, Option<Queue>)> {
         .collect();
     expected.push(("create-order", routes(&[OrderStatus::Pending]), None));
     expected.push(("cancel-order", routes(&[OrderStatus::Cancelled]), None));
+    expected.push(("refund-order", routes(&[OrderStatus::Refunded]), None));
     expected.push(("dead-letter", routes(&[OrderStatus::Failed]), None));
     expected.push(("reconciler", Queue::ALL.to_vec(), None));
     expected

@@ -31,10 +31,12 @@ pub enum OrderStatus {
     PaymentFailed,
     Cancelled,
     Failed,
+    /// Support refunded a completed order in full; the goods stay with the customer.
+    Refunded,
 }
 
 impl OrderStatus {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Pending,
         Self::Reserved,
         Self::Paid,
@@ -44,6 +46,7 @@ impl OrderStatus {
         Self::PaymentFailed,
         Self::Cancelled,
         Self::Failed,
+        Self::Refunded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +60,7 @@ impl OrderStatus {
             Self::PaymentFailed => "PAYMENT_FAILED",
             Self::Cancelled => "CANCELLED",
             Self::Failed => "FAILED",
+            Self::Refunded => "REFUNDED",
         }
     }
 
@@ -73,11 +77,17 @@ impl OrderStatus {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            Self::Completed | Self::Rejected | Self::PaymentFailed | Self::Cancelled | Self::Failed
+            Self::Completed
+                | Self::Rejected
+                | Self::PaymentFailed
+                | Self::Cancelled
+                | Self::Failed
+                | Self::Refunded
         )
     }
 
-    /// The allowed transitions; everything else is refused.
+    /// The allowed transitions; everything else is refused. The pipeline never moves a terminal
+    /// order; support's refund is the one move out of `COMPLETED`.
     pub fn can_become(self, next: Self) -> bool {
         use OrderStatus::*;
         match (self, next) {
@@ -86,6 +96,7 @@ impl OrderStatus {
             (Reserved, Paid | PaymentFailed | Cancelled) => true,
             (Paid, Shipped | Cancelled) => true,
             (Shipped, Completed) => true,
+            (Completed, Refunded) => true,
             _ => false,
         }
     }
@@ -257,6 +268,8 @@ pub enum Reason {
     CancelledByCustomer,
     /// Support cancelled the order (the entry's actor says which admin).
     CancelledBySupport,
+    /// Support refunded the completed order in full.
+    RefundedBySupport,
     /// The consumer of `queue` gave up on the order after `receives` deliveries.
     StepGaveUp {
         queue: Queue,
@@ -290,6 +303,7 @@ enum TypedReason {
     CustomerNotified,
     CancelledByCustomer,
     CancelledBySupport,
+    RefundedBySupport,
     StepGaveUp { queue: Queue, receives: u32 },
 }
 
@@ -309,6 +323,7 @@ impl From<StoredReason> for Reason {
                 TypedReason::CustomerNotified => Self::CustomerNotified,
                 TypedReason::CancelledByCustomer => Self::CancelledByCustomer,
                 TypedReason::CancelledBySupport => Self::CancelledBySupport,
+                TypedReason::RefundedBySupport => Self::RefundedBySupport,
                 TypedReason::StepGaveUp { queue, receives } => Self::StepGaveUp { queue, receives },
             },
         }
@@ -329,6 +344,7 @@ impl From<Reason> for StoredReason {
             Reason::CustomerNotified => TypedReason::CustomerNotified,
             Reason::CancelledByCustomer => TypedReason::CancelledByCustomer,
             Reason::CancelledBySupport => TypedReason::CancelledBySupport,
+            Reason::RefundedBySupport => TypedReason::RefundedBySupport,
             Reason::StepGaveUp { queue, receives } => TypedReason::StepGaveUp { queue, receives },
         })
     }
@@ -454,14 +470,17 @@ impl Order {
     }
 
     /// Whether compensation still has something to give back: held stock or an unsettled payment
-    /// of an unfulfilled order.
+    /// of an unfulfilled order, or the payment of a refunded one (its goods were delivered, so
+    /// its stock stays sold).
     pub fn owes_compensation(&self) -> bool {
-        self.is_unfulfilled()
-            && (self.stock_held
-                || self
-                    .payment
-                    .as_ref()
-                    .is_some_and(|p| p.state.owes_settlement()))
+        let unsettled = self
+            .payment
+            .as_ref()
+            .is_some_and(|p| p.state.owes_settlement());
+        match self.status {
+            OrderStatus::Refunded => unsettled,
+            _ => self.is_unfulfilled() && (self.stock_held || unsettled),
+        }
     }
 
     /// The order after a change that is not a transition (a payment recorded, stock given back):
@@ -664,7 +683,8 @@ mod tests {
     proptest! {
         #[test]
         fn terminal_states_never_change(from in status(), to in status()) {
-            if from.is_terminal() {
+            let refund = (from, to) == (OrderStatus::Completed, OrderStatus::Refunded);
+            if from.is_terminal() && !refund {
                 prop_assert!(!from.can_become(to));
             }
         }
@@ -703,7 +723,8 @@ mod tests {
                     moves += 1;
                 }
             }
-            prop_assert!(moves <= 4, "{} moves", moves);
+            // The happy path's four, and support's refund of the completed order.
+            prop_assert!(moves <= 5, "{} moves", moves);
         }
     }
 }

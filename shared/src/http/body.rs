@@ -46,6 +46,16 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, AppError> {
     Ok(value)
 }
 
+/// A body that may be left out: none (or only whitespace) reads as `T::default()`; anything else
+/// as [`json_body`] reads it.
+pub fn optional_json_body<T: DeserializeOwned + Default>(req: &Request) -> Result<T, AppError> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    json_body(req)
+}
+
 fn field_error(err: serde_path_to_error::Error<serde_json::Error>) -> AppError {
     let inner = err.inner();
     if inner.is_syntax() || inner.is_eof() {

@@ -13,7 +13,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::time::Instant;
 
-pub use body::{MAX_BODY_BYTES, json_body};
+pub use body::{MAX_BODY_BYTES, json_body, optional_json_body};
 use lambda_http::request::RequestContext;
 pub use lambda_http::{Body, Request, RequestExt, Response};
 pub use problem::problem;

@@ -26,7 +26,7 @@ use crate::auth::tokens::Jwks;
 use crate::domain::OrderStatus;
 use crate::service::accounts::Credentials;
 use crate::service::catalog::PutProductRequest;
-use crate::service::orders::PlaceOrderRequest;
+use crate::service::orders::{PlaceOrderRequest, RefundRequest};
 
 /// Who may call an operation, as the gateway and the function check it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -47,11 +47,18 @@ struct Operation {
     summary: &'static str,
     access: Access,
     parameters: Vec<Parameter>,
-    body: Option<&'static str>,
+    body: Body,
     /// `(status, description, schema, headers)`
     answers: Vec<Answer>,
     /// Problems the function itself answers, beside those every operation of its access can get.
     problems: &'static [(u16, &'static str)],
+}
+
+enum Body {
+    None,
+    Required(&'static str),
+    /// May be left out (the refund: no body refunds the whole total).
+    Optional(&'static str),
 }
 
 struct Answer {
@@ -216,7 +223,7 @@ fn operations() -> Vec<Operation> {
             summary: "Sign up: the same answer for a new and an existing account",
             access: Keyed,
             parameters: vec![],
-            body: Some("Credentials"),
+            body: Body::Required("Credentials"),
             answers: vec![Answer {
                 status: 201,
                 description: "Registered (or already was).",
@@ -232,7 +239,7 @@ fn operations() -> Vec<Operation> {
             summary: "Log in: a bearer token for 15 minutes",
             access: Keyed,
             parameters: vec![],
-            body: Some("Credentials"),
+            body: Body::Required("Credentials"),
             answers: vec![ok("The access token.", "IssuedToken", COUNTED)],
             problems: &[
                 (400, "The request is invalid; `errors` names each field."),
@@ -251,7 +258,7 @@ fn operations() -> Vec<Operation> {
             summary: "The public keys that verify access tokens",
             access: Public,
             parameters: vec![if_none_match()],
-            body: None,
+            body: Body::None,
             answers: vec![ok("The key set.", "Jwks", CACHED), not_modified()],
             problems: &[],
         },
@@ -266,7 +273,7 @@ fn operations() -> Vec<Operation> {
                 "Makes a retry safe: the same key and body answer the same order for 24 h.",
                 string().pattern(Some("^[A-Za-z0-9_.:-]{1,128}$")).into(),
             )],
-            body: Some("NewOrder"),
+            body: Body::Required("NewOrder"),
             answers: vec![Answer {
                 status: 201,
                 description: "Placed (or replayed, with `Idempotent-Replayed: true`).",
@@ -300,7 +307,7 @@ fn operations() -> Vec<Operation> {
             summary: "The caller's orders, newest first",
             access: SignedIn,
             parameters: paging(),
-            body: None,
+            body: Body::None,
             answers: vec![ok("A page of orders.", "OrderPage", COUNTED)],
             problems: &[(400, "`limit` or `cursor` is invalid.")],
         },
@@ -311,7 +318,7 @@ fn operations() -> Vec<Operation> {
             summary: "One order, to its customer or an admin",
             access: SignedIn,
             parameters: vec![order_id(), if_none_match()],
-            body: None,
+            body: Body::None,
             answers: vec![ok("The order.", "Order", ORDER_READ), not_modified()],
             problems: &[
                 (400, "`id` is not an order id."),
@@ -325,7 +332,7 @@ fn operations() -> Vec<Operation> {
             summary: "An order's transitions, oldest first",
             access: SignedIn,
             parameters: vec![order_id(), if_none_match()],
-            body: None,
+            body: Body::None,
             answers: vec![ok("The timeline.", "History", ORDER_READ), not_modified()],
             problems: &[
                 (400, "`id` is not an order id."),
@@ -339,7 +346,7 @@ fn operations() -> Vec<Operation> {
             summary: "Cancel an order that has not shipped; anything taken is given back",
             access: SignedIn,
             parameters: vec![order_id()],
-            body: None,
+            body: Body::None,
             answers: vec![ok("The order, `CANCELLED`.", "Order", COUNTED)],
             problems: &[
                 (400, "`id` is not an order id."),
@@ -373,7 +380,7 @@ fn operations() -> Vec<Operation> {
                 parameters.extend(paging());
                 parameters
             },
-            body: None,
+            body: Body::None,
             answers: vec![ok("A page of orders.", "OrderPage", COUNTED)],
             problems: &[
                 (
@@ -381,6 +388,34 @@ fn operations() -> Vec<Operation> {
                     "`status`, `from`, `to`, `limit` or `cursor` is invalid.",
                 ),
                 (404, "The caller is not an admin."),
+            ],
+        },
+        Operation {
+            method: HttpMethod::Post,
+            path: "/admin/orders/{id}/refund",
+            id: "refundOrder",
+            summary: "Admins: refund a completed order in full (the goods stay delivered)",
+            access: SignedIn,
+            parameters: vec![order_id()],
+            body: Body::Optional("RefundRequest"),
+            answers: vec![ok(
+                "The order, `REFUNDED`; the refund and the customer's notice follow.",
+                "Order",
+                COUNTED,
+            )],
+            problems: &[
+                (400, "The request is invalid; `errors` names each field."),
+                (404, "The caller is not an admin, or no such order."),
+                (
+                    409,
+                    "The order has not completed (cancel it instead), or changed meanwhile.",
+                ),
+                (413, "The body is over 32 KiB."),
+                (415, "The body is not `application/json`."),
+                (
+                    422,
+                    "`amount` is not the order's whole total: partial refunds are not supported.",
+                ),
             ],
         },
         Operation {
@@ -394,7 +429,7 @@ fn operations() -> Vec<Operation> {
                 parameters.push(if_none_match());
                 parameters
             },
-            body: None,
+            body: Body::None,
             answers: vec![
                 ok("A page of products.", "ProductPage", CACHED),
                 not_modified(),
@@ -408,7 +443,7 @@ fn operations() -> Vec<Operation> {
             summary: "One product; its `ETag` is its version",
             access: Keyed,
             parameters: vec![product_id(), if_none_match()],
-            body: None,
+            body: Body::None,
             answers: vec![ok("The product.", "Product", CACHED), not_modified()],
             problems: &[
                 (400, "`id` is not a product id."),
@@ -429,7 +464,7 @@ fn operations() -> Vec<Operation> {
                     string().into(),
                 ),
             ],
-            body: Some("ProductDraft"),
+            body: Body::Required("ProductDraft"),
             answers: vec![
                 ok("Replaced.", "Product", &["ETag"]),
                 Answer {
@@ -461,7 +496,7 @@ fn operations() -> Vec<Operation> {
                     .enum_values(Some(["true", "false"]))
                     .into(),
             )],
-            body: None,
+            body: Body::None,
             answers: vec![
                 ok(
                     "`ok`, or `degraded` when only payments wait.",
@@ -572,11 +607,16 @@ fn operation(op: &Operation) -> utoipa::openapi::path::Operation {
                 .schema(Some(parameter.schema.clone())),
         );
     }
-    if let Some(body) = op.body {
+    let body = match op.body {
+        Body::None => None,
+        Body::Required(schema) => Some((schema, Required::True)),
+        Body::Optional(schema) => Some((schema, Required::False)),
+    };
+    if let Some((schema, required)) = body {
         builder = builder.request_body(Some(
             RequestBodyBuilder::new()
-                .required(Some(Required::True))
-                .content("application/json", json(body))
+                .required(Some(required))
+                .content("application/json", json(schema))
                 .build(),
         ));
     }
@@ -668,6 +708,7 @@ pub fn document() -> OpenApi {
     let mut components = ComponentsBuilder::new();
     components = register::<PlaceOrderRequest>(components, "NewOrder");
     components = register::<PutProductRequest>(components, "ProductDraft");
+    components = register::<RefundRequest>(components, "RefundRequest");
     components = register::<Credentials>(components, "Credentials");
     components = register::<OrderView>(components, "Order");
     components = register::<ListView<OrderView>>(components, "OrderPage");

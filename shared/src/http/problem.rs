@@ -127,6 +127,11 @@ fn classify(err: &AppError) -> (StatusCode, &'static str, &'static str) {
             "not-cancellable",
             "Order can no longer be cancelled",
         ),
+        AppError::NotRefundable(_) => (
+            StatusCode::CONFLICT,
+            "not-refundable",
+            "Order cannot be refunded",
+        ),
         AppError::KeyInFlight => (
             StatusCode::CONFLICT,
             "idempotency-key-in-flight",

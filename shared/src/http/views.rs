@@ -106,7 +106,8 @@ pub struct HistoryView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// `OUT_OF_STOCK`, `PAYMENT_DECLINED`, `HANDED_TO_CARRIER`, `CUSTOMER_NOTIFIED`,
-    /// `CANCELLED_BY_CUSTOMER`, `CANCELLED_BY_SUPPORT`, `STEP_GAVE_UP`; clients must tolerate
+    /// `CANCELLED_BY_CUSTOMER`, `CANCELLED_BY_SUPPORT`, `REFUNDED_BY_SUPPORT`, `STEP_GAVE_UP`;
+    /// clients must tolerate
     /// codes added later.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason_code: Option<&'static str>,
@@ -179,6 +180,7 @@ pub fn describe(reason: &Reason, admin: bool) -> Option<String> {
         Reason::CustomerNotified => "customer notified".into(),
         Reason::CancelledByCustomer => "cancelled by the customer".into(),
         Reason::CancelledBySupport => "cancelled by customer support".into(),
+        Reason::RefundedBySupport => "refunded in full by customer support".into(),
         Reason::StepGaveUp { queue, receives } if admin => {
             format!("the {queue} step gave up after {receives} deliveries")
         }
@@ -199,6 +201,7 @@ pub fn code(reason: &Reason) -> Option<&'static str> {
         Reason::CustomerNotified => "CUSTOMER_NOTIFIED",
         Reason::CancelledByCustomer => "CANCELLED_BY_CUSTOMER",
         Reason::CancelledBySupport => "CANCELLED_BY_SUPPORT",
+        Reason::RefundedBySupport => "REFUNDED_BY_SUPPORT",
         Reason::StepGaveUp { .. } => "STEP_GAVE_UP",
         Reason::Legacy(_) => return None,
     })

@@ -1,5 +1,5 @@
-//! Placing, reading, listing and cancelling orders: one use case per kind of work, each owning
-//! its ports.
+//! Placing, reading, listing, cancelling and refunding orders: one use case per kind of work,
+//! each owning its ports.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -409,59 +409,47 @@ impl AdminOrders {
     }
 }
 
-/// How often a cancellation re-reads the order after losing a race with a fulfilment step.
-const CANCEL_ATTEMPTS: usize = 3;
+/// How often a requested transition re-reads the order after losing a race with a fulfilment
+/// step.
+const REQUEST_ATTEMPTS: usize = 3;
 
-/// Cancelling an order until it ships: one's own, or any for support. The refund and stock
-/// release follow in compensation, which the cancellation's message triggers.
-pub struct CancelOrder {
+/// What a caller's request to end an order (a cancel, a refund) needs: the order, the queue its
+/// new status routes to, the time. The request moves the order as that caller, records who and
+/// why, and hands it on to compensation; asked again once it is there, it hands it on again, so
+/// a client may retry after a failed enqueue.
+pub struct Requested {
     pub orders: Arc<dyn OrderRepository>,
     pub queues: Arc<dyn Queues>,
     pub clock: Arc<dyn Clock>,
 }
 
-#[async_trait]
-impl Wire for CancelOrder {
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+impl Requested {
+    fn wire(from: &dyn Wiring, to: OrderStatus) -> Result<Self, ConfigError> {
         Ok(Self {
             orders: from.orders()?,
-            queues: from.queues(&routes_of(&[OrderStatus::Cancelled]), None)?,
+            queues: from.queues(&routes_of(&[to]), None)?,
             clock: from.clock(),
         })
     }
-}
 
-impl CancelOrder {
-    /// Cancels the order until it ships. Cancelling a cancelled order succeeds again and
-    /// re-sends the cancellation, so a client may retry after a failed enqueue.
-    pub async fn cancel(
+    /// Moves the caller's (or, for an admin, any) order to `to` if `admissible` lets it, with
+    /// the reason and actor `admissible` gives.
+    async fn transition(
         &self,
         caller: &Caller,
         id: &OrderId,
+        to: OrderStatus,
         correlation_id: &str,
+        admissible: impl Fn(&Order) -> Result<(Reason, Actor), AppError>,
     ) -> Result<Order, AppError> {
-        for _ in 0..CANCEL_ATTEMPTS {
+        for _ in 0..REQUEST_ATTEMPTS {
             let order = visible_order(self.orders.as_ref(), caller, id).await?;
-            if order.status == OrderStatus::Cancelled {
+            if order.status == to {
                 hand_to_fulfilment(self.queues.as_ref(), &order, correlation_id).await?;
                 return Ok(order);
             }
-            if !order.status.is_cancellable() {
-                return Err(AppError::NotCancellable(order.status));
-            }
-            let (reason, actor) = if caller.is_admin() {
-                (
-                    Reason::CancelledBySupport,
-                    Actor::Admin(caller.id.to_string()),
-                )
-            } else {
-                (
-                    Reason::CancelledByCustomer,
-                    Actor::Customer(caller.id.to_string()),
-                )
-            };
-            let (next, entry) =
-                order.transition(OrderStatus::Cancelled, self.clock.now(), Some(reason))?;
+            let (reason, actor) = admissible(&order)?;
+            let (next, entry) = order.transition(to, self.clock.now(), Some(reason))?;
             let entry = entry.correlated(correlation_id).by(actor);
             match self.orders.apply(&order, &next, &entry).await {
                 Ok(()) => {
@@ -475,4 +463,124 @@ impl CancelOrder {
         }
         Err(AppError::StaleVersion("order"))
     }
+}
+
+/// Cancelling an order until it ships: one's own, or any for support. The refund and stock
+/// release follow in compensation, which the cancellation's message triggers.
+pub struct CancelOrder(pub Requested);
+
+#[async_trait]
+impl Wire for CancelOrder {
+    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+        Requested::wire(from, OrderStatus::Cancelled).map(Self)
+    }
+}
+
+impl CancelOrder {
+    /// Cancels the order until it ships. Cancelling a cancelled order succeeds again and
+    /// re-sends the cancellation.
+    pub async fn cancel(
+        &self,
+        caller: &Caller,
+        id: &OrderId,
+        correlation_id: &str,
+    ) -> Result<Order, AppError> {
+        self.0
+            .transition(
+                caller,
+                id,
+                OrderStatus::Cancelled,
+                correlation_id,
+                |order| {
+                    if !order.status.is_cancellable() {
+                        return Err(AppError::NotCancellable(order.status));
+                    }
+                    Ok(if caller.is_admin() {
+                        (
+                            Reason::CancelledBySupport,
+                            Actor::Admin(caller.id.to_string()),
+                        )
+                    } else {
+                        (
+                            Reason::CancelledByCustomer,
+                            Actor::Customer(caller.id.to_string()),
+                        )
+                    })
+                },
+            )
+            .await
+    }
+}
+
+/// The body of `POST /admin/orders/{id}/refund`: empty for the whole total, or the amount, which
+/// must then be the whole total (partial refunds are not supported: the payment adapter refunds
+/// a charge in full).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RefundRequest))]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    #[serde(default)]
+    pub amount: Option<crate::service::catalog::MoneyInput>,
+}
+
+/// Support's refund of a completed order, in full: the order becomes `REFUNDED` (with the admin
+/// as actor), and compensation refunds the charge and tells the customer. The goods stay
+/// delivered, so no stock comes back and the shipment stands. Refunding a refunded order
+/// succeeds again and re-sends the message, so a retry after a failed enqueue is safe; the
+/// provider refunds a charge at most once whatever is sent.
+pub struct RefundOrder(pub Requested);
+
+#[async_trait]
+impl Wire for RefundOrder {
+    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+        Requested::wire(from, OrderStatus::Refunded).map(Self)
+    }
+}
+
+impl RefundOrder {
+    pub async fn refund(
+        &self,
+        caller: &Caller,
+        id: &OrderId,
+        request: &RefundRequest,
+        correlation_id: &str,
+    ) -> Result<Order, AppError> {
+        AdminOrders::admit(caller)?;
+        self.0
+            .transition(caller, id, OrderStatus::Refunded, correlation_id, |order| {
+                if !order.status.can_become(OrderStatus::Refunded) {
+                    return Err(AppError::NotRefundable(order.status));
+                }
+                whole_total(order, request)?;
+                Ok((
+                    Reason::RefundedBySupport,
+                    Actor::Admin(caller.id.to_string()),
+                ))
+            })
+            .await
+    }
+}
+
+/// A stated amount must be the order's whole total.
+fn whole_total(order: &Order, request: &RefundRequest) -> Result<(), AppError> {
+    let Some(amount) = &request.amount else {
+        return Ok(());
+    };
+    if amount.amount == order.total.amount && amount.currency == order.total.currency.as_str() {
+        return Ok(());
+    }
+    Err(AppError::Unprocessable {
+        detail: format!(
+            "partial refunds are not supported: a refund is of the whole total, {}",
+            order.total
+        ),
+        errors: vec![FieldError::new(
+            "amount",
+            format!(
+                "must be the order's total ({} {}) or left out",
+                order.total.amount,
+                order.total.currency.as_str()
+            ),
+        )],
+    })
 }

@@ -17,7 +17,8 @@ use crate::wiring::{Wire, Wiring};
 /// For a cancelled, declined or failed order: refunds its charge (or voids an intent that has not
 /// charged yet, so a late confirmation cannot charge), then gives its stock back, once, and then
 /// tells the customer, once. Whatever never happened needs nothing: an order without stock or
-/// payment is only told.
+/// payment is only told. For an order support refunded after it completed, only the payment goes
+/// back: the goods were delivered, so the shipment stands and the stock stays sold.
 ///
 /// The payment is first *claimed* (`SETTLING`, a version-conditional write), so concurrent
 /// deliveries do not both refund; a delivery that finds it claimed settles again, which finds
@@ -60,10 +61,12 @@ impl FulfilmentStep for Compensate {
                 .await;
         }
         let now = self.ports.clock.now();
-        if order
-            .payment
-            .as_ref()
-            .is_some_and(|p| p.state.owes_settlement())
+        let unfulfilled = order.is_unfulfilled();
+        if unfulfilled
+            && order
+                .payment
+                .as_ref()
+                .is_some_and(|p| p.state.owes_settlement())
         {
             // Paid orders may have had their shipment booked before the cancel won the race.
             self.carrier.cancel(&order).await?;
@@ -94,8 +97,11 @@ impl FulfilmentStep for Compensate {
         }
         // The notice is recorded with the last write of the compensation and sent after it.
         let tell = !order.notices.contains(&order.status);
+        let release = order.stock_held && unfulfilled;
         let next = order.revised(now, |o| {
-            o.stock_held = false;
+            if unfulfilled {
+                o.stock_held = false;
+            }
             if settled.is_some() {
                 o.payment = settled.clone();
             }
@@ -103,12 +109,12 @@ impl FulfilmentStep for Compensate {
                 o.notices.push(o.status);
             }
         });
-        if order.stock_held {
+        if release {
             self.inventory.release(&order, &next).await?;
         } else {
             self.ports.orders.update(&order, &next).await?;
         }
-        tracing::info!(stock_released = order.stock_held, payment = ?next.payment.as_ref().map(|p| p.state), "compensated");
+        tracing::info!(stock_released = release, payment = ?next.payment.as_ref().map(|p| p.state), "compensated");
         if tell {
             self.customers
                 .tell(self.ports.orders.as_ref(), &next)

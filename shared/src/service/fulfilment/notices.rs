@@ -1,5 +1,5 @@
-//! Telling customers how their order ended: completed, rejected, payment failed, cancelled or
-//! failed, each at most once per order and outcome.
+//! Telling customers how their order ended: completed, rejected, payment failed, cancelled,
+//! failed or refunded, each at most once per order and outcome.
 //!
 //! The notice is recorded on the order (`notices`) in a conditional write *before* it is sent, so
 //! a redelivered message finds it recorded and sends nothing; a crash between the write and the
@@ -115,6 +115,14 @@ pub fn notice(order: &Order, reason: Option<&Reason>) -> Notice {
                 order.total
             ),
         ),
+        OrderStatus::Refunded => (
+            format!("Your order {id} is refunded"),
+            format!(
+                "Our customer support has refunded your order {id}: {} goes back to your payment \
+                 method. You keep what was delivered.",
+                order.total
+            ),
+        ),
         _ => (
             format!("We could not complete your order {id}"),
             format!(
@@ -165,6 +173,11 @@ mod tests {
                 "by our customer support",
             ),
             (OrderStatus::Failed, None, "refunded"),
+            (
+                OrderStatus::Refunded,
+                Some(&Reason::RefundedBySupport),
+                "goes back to your payment method",
+            ),
         ] {
             let order = order_in(status);
             let notice = notice(&order, reason);

@@ -16,7 +16,7 @@ use crate::domain::{Actor, Caller, OrderId, PaymentMethod, ProductId, Role};
 use crate::messages::{MessageType, PREVIOUS_SCHEMA_VERSION, SCHEMA_VERSION};
 use crate::pipeline::{NOTIFY, PAY, Queue, SHIP};
 use crate::ports::{Catalog, DeadLetter, OrderRepository};
-use crate::service::orders::CancelOrder;
+use crate::service::orders::{CancelOrder, RefundOrder};
 use crate::sqs::{Consume, consume};
 use crate::testing::{self, Memory};
 use crate::wiring::Wire;
@@ -29,6 +29,7 @@ struct World {
     consumers: Vec<Box<dyn Consume>>,
     dead_letters: DeadLetterHandling,
     cancel: CancelOrder,
+    refund: RefundOrder,
     /// Messages sent and not yet delivered for good.
     in_flight: Vec<(Queue, Envelope)>,
     /// The schema the messages travel in.
@@ -52,6 +53,7 @@ impl World {
         Self {
             dead_letters: DeadLetterHandling::wire(source).await.unwrap(),
             cancel: CancelOrder::wire(source).await.unwrap(),
+            refund: RefundOrder::wire(source).await.unwrap(),
             memory,
             consumers,
             in_flight: Vec::new(),
@@ -116,6 +118,18 @@ impl World {
         let result = self.cancel.cancel(&caller, id, "corr").await.map(|_| ());
         self.collect().await;
         result
+    }
+
+    /// Support refunds the order in full.
+    async fn refund(&mut self, id: &OrderId) -> Result<(), AppError> {
+        let admin = Caller {
+            id: crate::domain::CustomerId::parse("usr_admin").unwrap(),
+            role: Role::Admin,
+        };
+        let request = crate::service::orders::RefundRequest::default();
+        let result = self.refund.refund(&admin, id, &request, "corr").await;
+        self.collect().await;
+        result.map(|_| ())
     }
 
     /// One delivery of one message, as SQS hands it to the function: a batch of one record.
@@ -234,6 +248,12 @@ impl World {
                     assert_eq!((charges, refunds), (1, 0), "{id}");
                     held += 2;
                 }
+                // Delivered, then refunded: the money back, the units sold.
+                OrderStatus::Refunded => {
+                    assert_eq!((charges, refunds), (1, 1), "{id}");
+                    assert!(!order.owes_compensation(), "{id}: {:?}", order.payment);
+                    held += 2;
+                }
                 _ => {
                     assert_eq!(refunds, charges, "{id}: refunded = charged");
                     assert!(!order.stock_held, "{id} still holds stock");
@@ -250,9 +270,9 @@ impl World {
             }
             assert_eq!(history.last().map(|e| e.to), Some(order.status));
             let shipped = self.memory.carrier.shipments().contains(id);
+            let delivered = matches!(order.status, OrderStatus::Completed | OrderStatus::Refunded);
             assert_eq!(
-                shipped,
-                order.status == OrderStatus::Completed,
+                shipped, delivered,
                 "{id}: a live shipment only for a fulfilled order"
             );
             let told = self
@@ -262,7 +282,9 @@ impl World {
                 .into_iter()
                 .filter(|(o, _)| o == id)
                 .count();
-            assert!(told <= 1, "{id}: told {told} times");
+            // Once per outcome: a refunded order was completed first.
+            let outcomes = 1 + usize::from(order.status == OrderStatus::Refunded);
+            assert!(told <= outcomes, "{id}: told {told} times");
         }
         assert_eq!(
             self.stock().await + held,
@@ -410,6 +432,48 @@ async fn a_cancel_in_each_state_before_shipping_gives_everything_back() {
         );
         w.check_invariants(&[id]).await;
     }
+}
+
+/// Support's refund of a delivered order gives the money back once however often its message is
+/// delivered, keeps the shipment and the stock as they are, and tells the customer once.
+#[tokio::test]
+async fn a_refund_of_a_completed_order_returns_the_money_once_and_keeps_the_goods_sold() {
+    let mut w = World::new().await;
+    let id = w.place("pm_card_visa").await;
+    w.run_until_quiet().await;
+    assert_eq!(w.order(&id).await.status, OrderStatus::Completed);
+    assert!(matches!(
+        w.cancel(&id).await,
+        Err(AppError::NotCancellable(OrderStatus::Completed))
+    ));
+    w.refund(&id).await.unwrap();
+    w.refund(&id).await.unwrap();
+    w.deliver_each_until_quiet(3).await;
+    let order = w.order(&id).await;
+    assert_eq!(order.status, OrderStatus::Refunded);
+    assert_eq!(w.payments().refunds(&id), 1);
+    assert_eq!(w.stock().await, STOCK - 2, "the units stay sold");
+    assert_eq!(w.last_reason(&id).await, Some(Reason::RefundedBySupport));
+    w.check_invariants(std::slice::from_ref(&id)).await;
+    let told: Vec<_> = w
+        .memory
+        .notifier
+        .told()
+        .into_iter()
+        .filter(|(o, _)| *o == id)
+        .collect();
+    assert_eq!(told.len(), 2, "completed, then refunded: {told:?}");
+}
+
+#[tokio::test]
+async fn only_a_completed_order_can_be_refunded() {
+    let mut w = World::new().await;
+    let id = w.place("pm_card_visa").await;
+    w.run_to(&id, OrderStatus::Shipped).await;
+    assert!(matches!(
+        w.refund(&id).await,
+        Err(AppError::NotRefundable(OrderStatus::Shipped))
+    ));
 }
 
 #[tokio::test]
