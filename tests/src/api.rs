@@ -149,6 +149,22 @@ impl Client {
         self.login(credentials).await
     }
 
+    /// Makes an admin account `email` (as `order-admin create-admin` does) and logs in; returns
+    /// the access token.
+    pub async fn admin(&self, env: &TestEnv, email: &str) -> String {
+        let password = "correct horse battery staple";
+        shared::service::accounts::create_admin(
+            shared::wiring::Wiring::users(&**env).unwrap().as_ref(),
+            &shared::auth::Email::parse(email).unwrap(),
+            &shared::auth::Password::parse(password).unwrap(),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+        self.login(json!({"email": email, "password": password}))
+            .await
+    }
+
     pub async fn login(&self, credentials: Value) -> String {
         let (status, body, _) = self
             .call("POST", "/auth/login", None, Some(credentials), &[])

@@ -8,8 +8,6 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
-use serde_json::json;
-
 use crate::api::{self, Client, KEY};
 use crate::{TestEnv, repo_root};
 
@@ -30,9 +28,17 @@ pub struct Run {
     pub server_errors: u64,
     /// schemathesis's exit status: 0 when every check held.
     pub exit: i32,
-    /// Its summary, for the report.
-    pub summary: String,
+    /// Everything schemathesis printed, for a failure's details.
     pub output: String,
+}
+
+impl Run {
+    /// schemathesis's closing summary (from its `SUMMARY` rule on).
+    pub fn summary(&self) -> &str {
+        self.output
+            .find("SUMMARY")
+            .map_or("", |at| &self.output[at..])
+    }
 }
 
 pub struct Report {
@@ -85,18 +91,7 @@ pub async fn run(examples: u32, seed: u64, progress: impl Fn(&str)) -> Report {
         )
         .await;
     assert_eq!(status, 201, "the customer's first order: {order}");
-    let admin = "fuzz-admin@example.com";
-    shared::service::accounts::create_admin(
-        shared::wiring::Wiring::users(&**env).unwrap().as_ref(),
-        &shared::auth::Email::parse(admin).unwrap(),
-        &shared::auth::Password::parse("correct horse battery staple").unwrap(),
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
-    let admin = client
-        .login(json!({"email": admin, "password": "correct horse battery staple"}))
-        .await;
+    let admin = client.admin(&env, "fuzz-admin@example.com").await;
     let mut runs = Vec::new();
     for (role, token) in [("customer", customer), ("admin", admin)] {
         progress(&format!(
@@ -188,7 +183,6 @@ pub fn parse(role: &'static str, stdout: &str, exit: i32) -> Run {
             .unwrap_or(0),
         server_errors,
         exit,
-        summary: summary.to_string(),
         output: stdout.to_string(),
     }
 }

@@ -135,26 +135,9 @@ async fn place(api: &str, token: &str, body: Value) -> (u16, Value) {
 
 /// An admin account (as `order-admin create-admin` makes one), signed in.
 async fn admin(env: &TestEnv, api: &str) -> String {
-    let root = "root@example.com";
-    let password = shared::auth::Password::parse("correct horse battery staple").unwrap();
-    shared::service::accounts::create_admin(
-        env.users().unwrap().as_ref(),
-        &shared::auth::Email::parse(root).unwrap(),
-        &password,
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
-    let (_, admin) = call(
-        api,
-        "POST",
-        "/auth/login",
-        None,
-        true,
-        Some(json!({"email": root, "password": "correct horse battery staple"})),
-    )
-    .await;
-    admin["token"].as_str().unwrap().to_string()
+    system_tests::api::Client::new(api)
+        .admin(env, "root@example.com")
+        .await
 }
 
 fn order_body() -> Value {

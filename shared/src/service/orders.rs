@@ -413,19 +413,21 @@ impl AdminOrders {
 /// step.
 const REQUEST_ATTEMPTS: usize = 3;
 
-/// What a caller's request to end an order (a cancel, a refund) needs: the order, the queue its
-/// new status routes to, the time. The request moves the order as that caller, records who and
-/// why, and hands it on to compensation; asked again once it is there, it hands it on again, so
-/// a client may retry after a failed enqueue.
-pub struct Requested {
-    pub orders: Arc<dyn OrderRepository>,
-    pub queues: Arc<dyn Queues>,
-    pub clock: Arc<dyn Clock>,
+/// A caller's request to end an order in `to` (a cancel, a refund), with what it needs: the
+/// orders, the queue `to` routes to, the time. The request moves the order as that caller,
+/// records who and why, and hands it on to compensation; asked again once it is there, it hands
+/// it on again, so a client may retry after a failed enqueue.
+struct Requested {
+    to: OrderStatus,
+    orders: Arc<dyn OrderRepository>,
+    queues: Arc<dyn Queues>,
+    clock: Arc<dyn Clock>,
 }
 
 impl Requested {
     fn wire(from: &dyn Wiring, to: OrderStatus) -> Result<Self, ConfigError> {
         Ok(Self {
+            to,
             orders: from.orders()?,
             queues: from.queues(&routes_of(&[to]), None)?,
             clock: from.clock(),
@@ -438,10 +440,10 @@ impl Requested {
         &self,
         caller: &Caller,
         id: &OrderId,
-        to: OrderStatus,
         correlation_id: &str,
         admissible: impl Fn(&Order) -> Result<(Reason, Actor), AppError>,
     ) -> Result<Order, AppError> {
+        let to = self.to;
         for _ in 0..REQUEST_ATTEMPTS {
             let order = visible_order(self.orders.as_ref(), caller, id).await?;
             if order.status == to {
@@ -467,7 +469,7 @@ impl Requested {
 
 /// Cancelling an order until it ships: one's own, or any for support. The refund and stock
 /// release follow in compensation, which the cancellation's message triggers.
-pub struct CancelOrder(pub Requested);
+pub struct CancelOrder(Requested);
 
 #[async_trait]
 impl Wire for CancelOrder {
@@ -486,28 +488,22 @@ impl CancelOrder {
         correlation_id: &str,
     ) -> Result<Order, AppError> {
         self.0
-            .transition(
-                caller,
-                id,
-                OrderStatus::Cancelled,
-                correlation_id,
-                |order| {
-                    if !order.status.is_cancellable() {
-                        return Err(AppError::NotCancellable(order.status));
-                    }
-                    Ok(if caller.is_admin() {
-                        (
-                            Reason::CancelledBySupport,
-                            Actor::Admin(caller.id.to_string()),
-                        )
-                    } else {
-                        (
-                            Reason::CancelledByCustomer,
-                            Actor::Customer(caller.id.to_string()),
-                        )
-                    })
-                },
-            )
+            .transition(caller, id, correlation_id, |order| {
+                if !order.status.is_cancellable() {
+                    return Err(AppError::NotCancellable(order.status));
+                }
+                Ok(if caller.is_admin() {
+                    (
+                        Reason::CancelledBySupport,
+                        Actor::Admin(caller.id.to_string()),
+                    )
+                } else {
+                    (
+                        Reason::CancelledByCustomer,
+                        Actor::Customer(caller.id.to_string()),
+                    )
+                })
+            })
             .await
     }
 }
@@ -528,7 +524,7 @@ pub struct RefundRequest {
 /// delivered, so no stock comes back and the shipment stands. Refunding a refunded order
 /// succeeds again and re-sends the message, so a retry after a failed enqueue is safe; the
 /// provider refunds a charge at most once whatever is sent.
-pub struct RefundOrder(pub Requested);
+pub struct RefundOrder(Requested);
 
 #[async_trait]
 impl Wire for RefundOrder {
@@ -547,7 +543,7 @@ impl RefundOrder {
     ) -> Result<Order, AppError> {
         AdminOrders::admit(caller)?;
         self.0
-            .transition(caller, id, OrderStatus::Refunded, correlation_id, |order| {
+            .transition(caller, id, correlation_id, |order| {
                 if !order.status.can_become(OrderStatus::Refunded) {
                     return Err(AppError::NotRefundable(order.status));
                 }

@@ -16,10 +16,11 @@ async fn main() {
                 "fuzz-api: schemathesis as the {}:\n{}",
                 run.role, run.output
             );
-        } else if !run.summary.is_empty() {
+        } else if !run.summary().is_empty() {
             eprintln!(
                 "fuzz-api: schemathesis as the {}:\n{}",
-                run.role, run.summary
+                run.role,
+                run.summary()
             );
         }
     }
