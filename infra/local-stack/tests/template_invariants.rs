@@ -167,6 +167,48 @@ fn every_consumer_of_the_pipeline_reads_its_queue_and_its_batch_fits_its_timeout
     assert_eq!(read, every, "dead-letter reads every dead-letter queue");
 }
 
+/// Every pipeline step's batching window is the one per-stage parameter, latency-first (0) by
+/// default, and every stage states its own; the local stack resolves it as AWS would.
+#[test]
+fn every_step_batches_for_the_stage_parameter_window_which_defaults_to_none() {
+    let (template, doc) = template();
+    let parameter = &doc["Parameters"]["BatchingWindowSeconds"];
+    assert_eq!(
+        number(parameter.get("Default")),
+        Some(0),
+        "latency-first by default"
+    );
+    for queue in Queue::ALL {
+        let function = function_named(&template, queue.consumer().function);
+        let (_, _, event) = function
+            .events
+            .iter()
+            .find(|(_, kind, _)| kind == "SQS")
+            .unwrap();
+        let window = &event["MaximumBatchingWindowInSeconds"];
+        let Value::Tagged(reference) = window else {
+            panic!(
+                "{}: window {window:?} is not the parameter",
+                function.logical_id
+            );
+        };
+        assert_eq!(reference.tag.to_string(), "!Ref");
+        assert_eq!(reference.value.as_str(), Some("BatchingWindowSeconds"));
+    }
+    let samconfig = std::fs::read_to_string(root().join("samconfig.toml")).unwrap();
+    for stage in ["dev", "staging", "prod"] {
+        let overrides = samconfig
+            .lines()
+            .skip_while(|l| *l != format!("[{stage}.deploy.parameters]"))
+            .find(|l| l.starts_with("parameter_overrides"))
+            .unwrap();
+        assert!(
+            overrides.contains("BatchingWindowSeconds="),
+            "{stage}: {overrides}"
+        );
+    }
+}
+
 /// What each function's use case sends to, from the pipeline table: the queues a consumer hands
 /// orders to (and its own dead-letter queue), and where the statuses the other senders produce go.
 fn expected_sends() -> Vec<(&'static str, Vec<Queue>, Option<Queue>)> {

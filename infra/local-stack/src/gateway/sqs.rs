@@ -52,8 +52,16 @@ pub fn sources(template: &Template, scope: &Scope) -> Result<Vec<Source>> {
                 .get(&logical)
                 .cloned()
                 .with_context(|| format!("{name}: queue {logical} was not created"))?;
-            let number =
-                |key: &str, default: u64| props.get(key).and_then(Yaml::as_u64).unwrap_or(default);
+            // A number, or a Ref to a parameter holding one (the batching window is per stage).
+            let number = |key: &str, default: u64| -> Result<u64> {
+                match props.get(key) {
+                    None => Ok(default),
+                    Some(value) => scope
+                        .resolve(value)?
+                        .parse()
+                        .with_context(|| format!("{name}: {key} is not a whole number")),
+                }
+            };
             let report_failures = props
                 .get("FunctionResponseTypes")
                 .and_then(Yaml::as_sequence)
@@ -65,10 +73,10 @@ pub fn sources(template: &Template, scope: &Scope) -> Result<Vec<Source>> {
                 function: function.binary.clone(),
                 queue_url,
                 queue_arn,
-                batch_size: usize::try_from(number("BatchSize", 10))
+                batch_size: usize::try_from(number("BatchSize", 10)?)
                     .unwrap_or(10)
                     .clamp(1, 10_000),
-                window: Duration::from_secs(number("MaximumBatchingWindowInSeconds", 0)),
+                window: Duration::from_secs(number("MaximumBatchingWindowInSeconds", 0)?),
                 report_failures,
             });
         }
