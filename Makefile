@@ -24,6 +24,7 @@ CARGO_LAMBDA_VERSION := 1.9.2
 CARGO_DENY_VERSION  := 0.20.2
 SAM_VERSION         := 1.170.0
 SCHEMATHESIS_VERSION := 4.32.5
+MATPLOTLIB_VERSION  := 3.9.2
 
 # aws-sam-cli has its own virtualenv, so it cannot upgrade the boto/moto packages the tests use.
 SAM_VENV ?= .venv-sam
@@ -37,7 +38,7 @@ OFFLINE_AWS := env -u AWS_PROFILE -u AWS_SESSION_TOKEN AWS_ACCESS_KEY_ID=offline
 FUNCTIONS := $(notdir $(wildcard functions/*))
 STAGE     ?= dev
 
-.PHONY: help deps rust-tools sam-deps fuzz-deps arm64 run stop cost admin flags test openapi fuzz-api chaos dr-drill lint fmt clippy deny deny-fresh build \
+.PHONY: help deps rust-tools sam-deps fuzz-deps bench-deps arm64 run stop cost admin flags test openapi fuzz-api chaos dr-drill bench lint fmt clippy deny deny-fresh build \
 	validate package sam-build deploy deploy-built
 
 help:
@@ -53,6 +54,7 @@ help:
 	@echo "make lint   cargo fmt --check, clippy -D warnings, cargo deny, cfn-lint, sam validate --lint"
 	@echo "make openapi  regenerate docs/openapi.json from the code"
 	@echo "make fuzz-api [EXAMPLES=20 SEED=1]  schemathesis against the local service: case count, server errors"
+	@echo "make bench  docs/benchmarks.md: cold start, size, memory, CPU, AWS calls and cost per order, latency, load (long)"
 	@echo "make package  every function as a Lambda zip for arm64 (release), with its size"
 	@echo "make sam-build  sam build of template.yaml (offline), as make deploy runs it"
 	@echo "make deploy STAGE=dev|staging|prod  sam build + sam deploy --config-env STAGE (needs AWS credentials)"
@@ -91,6 +93,10 @@ arm64:
 		|| rustup target add aarch64-unknown-linux-gnu
 
 # cargo-deny builds from crates.io once per machine (a few minutes on 2 cores).
+# The load test's plot (infra/bench/plot_load.py) draws with matplotlib, in the test virtualenv.
+bench-deps: deps
+	@$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install --quiet "matplotlib==$(MATPLOTLIB_VERSION)"
+
 rust-tools:
 	@command -v cargo-deny >/dev/null || cargo install --locked cargo-deny --version $(CARGO_DENY_VERSION)
 	@../shared/tools/install-advisory-db >/dev/null 2>&1 || true
@@ -146,6 +152,20 @@ dr-drill: deps
 	@mkdir -p $(LOCAL)
 	PYTHON=$(CURDIR)/$(PY) cargo run --quiet -p system-tests --bin dr_drill -- $(or $(ORDERS),30) \
 		> $(LOCAL)/dr-drill.log
+
+# docs/benchmarks.md and docs/benchmarks.json (and the load plot): cold start and memory of the
+# release binaries against the bare hello-world, the arm64 zips of `make package`, the handlers'
+# CPU (`cargo bench`), one order's AWS requests, capacity units and cost beside the floor,
+# latency and throughput on the local stack, an open-loop load test. Long on a fresh machine
+# (it builds the release binaries and zips first); progress on the terminal, the functions'
+# logs in $(LOCAL)/bench.log. `make bench BENCH_FLAGS=--quick` checks it runs (into target/bench/).
+bench: deps bench-deps package
+	cargo build --release --bins $(addprefix -p ,$(FUNCTIONS)) -p bench-hello
+	cargo bench -p system-tests --bench cpu
+	@mkdir -p $(LOCAL)
+	PYTHON=$(CURDIR)/$(PY) cargo run --quiet -p system-tests --bin bench -- $(BENCH_FLAGS) > $(LOCAL)/bench.log
+	$(PY) infra/bench/plot_load.py target/bench/load.csv \
+		$(if $(findstring --quick,$(BENCH_FLAGS)),target/bench,docs)/benchmarks-load.png
 
 # ---------------------------------------------------------------- lint
 fmt:

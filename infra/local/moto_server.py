@@ -10,7 +10,11 @@ leaves a server behind.
 
 Every request is counted by operation (and DynamoDB transactions by item too): `GET /_counts`
 shows the counts, `DELETE /_counts` resets them. That is how the cost of one order is counted
-(docs/architecture.md). Reads of a secret or a parameter are also counted by its name
+(docs/architecture.md, docs/benchmarks.md). DynamoDB requests are also priced as DynamoDB prices
+them, in capacity units (`dynamodb.WriteUnits`, `dynamodb.ReadUnits`, and by operation after a
+colon, by table after an `@`): moto answers `ReturnConsumedCapacity` with fixed numbers, so the units are counted here
+from the sizes of the items each request wrote (the larger of before and after, per KB) or read
+(per 4 KB, half for an eventually consistent read), twice for a transaction's items. Reads of a secret or a parameter are also counted by its name
 (`secretsmanager.GetSecretValue:<id>`), so a test can count its own resources' reads while other
 tests share the server.
 
@@ -28,6 +32,7 @@ import datetime
 import io
 import json
 import logging
+import math
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
@@ -39,6 +44,11 @@ PUT_HOOK_STATUS = "CodeDeploy_20141006.PutLifecycleEventHookExecutionStatus"
 GET_DEPLOYMENT = "CodeDeploy_20141006.GetDeployment"
 DEPLOYMENT_TIMES = ("createTime", "startTime", "completeTime")
 SES_SEND_PATH = "/v2/email/outbound-emails"
+DYNAMODB = "DynamoDB_20120810."
+# DynamoDB's units: a write unit per KB written, a read unit per 4 KB read strongly (half that for
+# an eventually consistent read); a transaction's items cost two of either.
+WRITE_UNIT, READ_UNIT = 1024, 4096
+WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
 # Reads counted by the name they read too: target -> the request field naming it.
 NAMED_READS = {"AmazonSSM.GetParameter": "Name", "secretsmanager.GetSecretValue": "SecretId"}
 
@@ -71,6 +81,9 @@ class RequestCounter:
         if not target and environ.get("PATH_INFO") == SES_SEND_PATH:
             # SES v2 is a REST API: no target header, the operation is the path.
             self.counts["sesv2.SendEmail"] += 1
+        if target.startswith(DYNAMODB):
+            self.counts[target] += 1
+            return self.priced(target[len(DYNAMODB):], environ, start_response)
         if target:
             self.counts[target] += 1
             if target.endswith(".TransactWriteItems"):
@@ -92,6 +105,43 @@ class RequestCounter:
         except ValueError:
             return {}
         return document if isinstance(document, dict) else {}
+
+    def priced(self, operation, environ, start_response):
+        """Passes a DynamoDB request to moto and counts the capacity units it consumed."""
+        request = self.body(environ)
+        writes = []  # (table, key, units per KB)
+        if operation in WRITES:
+            writes.append((request.get("TableName"), request.get("Key") or request.get("Item"), 1))
+        elif operation == "BatchWriteItem":
+            for table, entries in request.get("RequestItems", {}).items():
+                for entry in entries:
+                    put = entry.get("PutRequest", {}).get("Item")
+                    writes.append((table, put or entry.get("DeleteRequest", {}).get("Key"), 1))
+        elif operation == "TransactWriteItems":
+            self.counts[DYNAMODB + operation + ".items"] += len(request.get("TransactItems", []))
+            for item in request.get("TransactItems", []):
+                for action in item.values():
+                    writes.append((action.get("TableName"), action.get("Key") or action.get("Item"), 2))
+        before = [item_size(table, key) for table, key, _ in writes]
+        answered = {}
+
+        def capture(status, headers, exc_info=None):
+            answered["status"], answered["headers"] = status, headers
+
+        body = b"".join(self.app(environ, capture))
+        for (table, key, factor), size in zip(writes, before):
+            units = factor * max(1, math.ceil(max(size, item_size(table, key)) / WRITE_UNIT))
+            self.counts["dynamodb.WriteUnits"] += units
+            self.counts[f"dynamodb.WriteUnits:{operation}"] += units
+            self.counts[f"dynamodb.WriteUnits@{table}"] += units
+        reads = read_units(operation, request, body)
+        if reads:
+            self.counts["dynamodb.ReadUnits"] += reads
+            self.counts[f"dynamodb.ReadUnits:{operation}"] += reads
+            if request.get("TableName"):
+                self.counts[f"dynamodb.ReadUnits@{request['TableName']}"] += reads
+        start_response(answered["status"], answered["headers"])
+        return [body]
 
     @staticmethod
     def reply(start_response, document, status="200 OK"):
@@ -126,6 +176,61 @@ class RequestCounter:
             return self.reply(start_response, error, "400 Bad Request")
         self.hooks[execution] = {"deploymentId": request.get("deploymentId"), "status": status}
         return self.reply(start_response, {"lifecycleEventHookExecutionId": execution})
+
+
+def table_named(name):
+    from moto.dynamodb.models import dynamodb_backends
+
+    for account in dynamodb_backends.values():
+        for backend in account.values():
+            if name in backend.tables:
+                return backend.tables[name]
+    return None
+
+
+def item_size(table_name, key):
+    """The stored size of the item `key` (or a whole item) names, 0 when there is none."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    table = table_named(table_name) if table_name else None
+    if table is None or not isinstance(key, dict) or table.hash_key_attr not in key:
+        return 0
+    hash_key = DynamoType(key[table.hash_key_attr])
+    range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr in key else None
+    try:
+        item = table.get_item(hash_key, range_key)
+    except Exception:  # a key that does not fit the table: moto answers the error
+        return 0
+    return item.size() if item is not None else 0
+
+
+def json_item_size(item):
+    """The size of an item in DynamoDB's JSON, as DynamoDB counts it (names plus values)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    return sum(len(name.encode()) + DynamoType(value).size() for name, value in item.items())
+
+
+def read_units(operation, request, body):
+    """The read units of a read's answer: per 4 KB read, rounded up per request (per item for
+    the batch and transactional reads), half for an eventually consistent read."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return 0
+    half = 1 if request.get("ConsistentRead") else 0.5
+    if operation == "GetItem":
+        return half * max(1, math.ceil(json_item_size(answer.get("Item", {})) / READ_UNIT))
+    if operation in ("Query", "Scan"):
+        size = sum(json_item_size(item) for item in answer.get("Items", []))
+        return half * max(1, math.ceil(size / READ_UNIT))
+    if operation == "BatchGetItem":
+        items = [item for found in answer.get("Responses", {}).values() for item in found]
+        return sum(0.5 * max(1, math.ceil(json_item_size(item) / READ_UNIT)) for item in items)
+    if operation == "TransactGetItems":
+        items = [found.get("Item", {}) for found in answer.get("Responses", [])]
+        return sum(2 * max(1, math.ceil(json_item_size(item) / READ_UNIT)) for item in items)
+    return 0
 
 
 def sent_emails():

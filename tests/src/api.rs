@@ -2,8 +2,11 @@
 //! in-process behind a fake Invoke API, the local API Gateway in front of them, and the SQS event
 //! sources polling the test's queues; and a client that calls it as an integrator would.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+use futures::FutureExt;
 
 use local_stack::gateway::invoke::Invoker;
 use local_stack::gateway::{Gateway, sqs};
@@ -42,7 +45,11 @@ pub async fn gateway(
 pub struct Service {
     pub url: String,
     pollers: Vec<tokio::task::JoinHandle<()>>,
+    invocations: Invocations,
 }
+
+/// How many times each function was invoked, and for how long in all (what Lambda bills).
+pub type Invocations = Arc<std::sync::Mutex<BTreeMap<String, (u64, Duration)>>>;
 
 impl Service {
     /// Stops polling the queues (a chaos run starts a service per scenario; pollers left
@@ -52,11 +59,38 @@ impl Service {
             poller.abort();
         }
     }
+
+    /// Each function's invocations so far and their total duration.
+    pub fn invocations(&self) -> BTreeMap<String, (u64, Duration)> {
+        self.invocations.lock().unwrap().clone()
+    }
+
+    /// Each function's invocations so far and their total duration, and resets them.
+    pub fn take_invocations(&self) -> BTreeMap<String, (u64, Duration)> {
+        std::mem::take(&mut *self.invocations.lock().unwrap())
+    }
 }
 
 /// Serves `yaml`'s API and event sources over `env`.
 pub async fn serve(env: Arc<TestEnv>, yaml: &str) -> Service {
-    let invoke_url = fake_lambda(functions::real_functions(env.clone()).await).await;
+    let invocations = Invocations::default();
+    let functions = functions::real_functions(env.clone()).await;
+    let counted: functions::Dispatch = {
+        let invocations = invocations.clone();
+        Arc::new(move |name: String, event| {
+            let (invocations, invoked) = (invocations.clone(), functions(name.clone(), event));
+            async move {
+                let started = std::time::Instant::now();
+                let answer = invoked.await;
+                let mut counts = invocations.lock().unwrap();
+                let count = counts.entry(name).or_default();
+                *count = (count.0 + 1, count.1 + started.elapsed());
+                answer
+            }
+            .boxed()
+        })
+    };
+    let invoke_url = fake_lambda(counted).await;
     let template = Template::parse(yaml).unwrap();
     let url = gateway(&template, &env, &invoke_url, vec![KEY.into()]).await;
     let invoker = invoker(&template, &invoke_url);
@@ -67,7 +101,11 @@ pub async fn serve(env: Arc<TestEnv>, yaml: &str) -> Service {
         .into_iter()
         .map(|source| tokio::spawn(sqs::run(env.sqs(), invoker.clone(), source)))
         .collect();
-    Service { url, pollers }
+    Service {
+        url,
+        pollers,
+        invocations,
+    }
 }
 
 /// A client of the API.

@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod api;
+pub mod bench;
 pub mod chaos;
 pub mod drill;
 pub mod functions;

@@ -143,6 +143,9 @@ pub struct Function {
     /// `Timeout` (its own, else the globals', else Lambda's default of 3 s): how long one
     /// invocation may run, which is the deadline its context carries.
     pub timeout: std::time::Duration,
+    /// `MemorySize` in MB (its own, else the globals', else Lambda's default of 128): what each
+    /// millisecond of it is billed at.
+    pub memory_mb: u64,
 }
 
 impl Template {
@@ -247,6 +250,10 @@ impl Template {
             .and_then(|f| f.get("Timeout"))
             .and_then(Value::as_u64)
             .unwrap_or(3);
+        let global_memory = global_function
+            .and_then(|f| f.get("MemorySize"))
+            .and_then(Value::as_u64)
+            .unwrap_or(128);
         let Some(resources) = self.doc.get("Resources").and_then(Value::as_mapping) else {
             return Vec::new();
         };
@@ -298,6 +305,10 @@ impl Template {
                     environment,
                     events,
                     timeout: std::time::Duration::from_secs(timeout),
+                    memory_mb: props
+                        .get("MemorySize")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(global_memory),
                 })
             })
             .collect()
