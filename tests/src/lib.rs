@@ -386,21 +386,12 @@ impl TestEnv {
     /// How often the emulator was asked for the secret or parameter `logical_id` of this
     /// environment, by anyone (moto_server.py counts reads by name).
     pub async fn reads_of(&self, logical_id: &str) -> u64 {
-        let counts: serde_json::Value = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap()
-            .get(format!("{}/_counts", moto_endpoint().await))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let counts = bench::moto_counts().await;
         let name = self.name(logical_id);
         ["AmazonSSM.GetParameter", "secretsmanager.GetSecretValue"]
             .iter()
-            .filter_map(|target| counts[format!("{target}:{name}")].as_u64())
+            .filter_map(|target| counts.get(&format!("{target}:{name}")))
+            .map(|n| *n as u64)
             .sum()
     }
 

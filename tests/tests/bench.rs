@@ -3,10 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, KeySchemaElement, KeyType,
-    Put, ScalarAttributeType, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use system_tests::TestEnv;
 use system_tests::bench::{moto_counts, pipeline};
 
@@ -22,28 +19,7 @@ async fn units(kind: &str, table: &str) -> f64 {
 async fn the_emulator_prices_writes_per_kilobyte_and_reads_per_four() {
     let env = TestEnv::new().await;
     let dynamodb = env.dynamodb();
-    let table = format!("capacity-{}", uuid::Uuid::new_v4().simple());
-    dynamodb
-        .create_table()
-        .table_name(&table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let table = pipeline::scratch_table(&dynamodb, "capacity").await;
     let key = |k: &str| ("pk".to_string(), AttributeValue::S(k.into()));
 
     // 2 + 1 + 3000 bytes: three write units.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::json;
-use shared::domain::{OrderId, OrderStatus};
+use shared::domain::OrderId;
 
 use super::percentile;
 use super::pipeline::{Bench, two_line_order};
@@ -150,21 +150,9 @@ pub async fn run(
         }
     }
     let last_visit = Instant::now();
-    let mut pending: Vec<OrderId> = placed.orders.keys().cloned().collect();
-    while !pending.is_empty() && last_visit.elapsed() < settle {
-        let mut still = Vec::new();
-        for id in pending {
-            if !bench
-                .status(&id)
-                .await
-                .is_some_and(OrderStatus::is_terminal)
-            {
-                still.push(id);
-            }
-        }
-        pending = still;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let pending = bench
+        .unended(placed.orders.keys().cloned().collect(), last_visit + settle)
+        .await;
     let settled_s = last_visit.elapsed().as_secs_f64();
     let everything = bench.placed.lock().unwrap().clone();
     let findings = invariants::check(&bench.env, &everything, &bench.initial).await;

@@ -112,6 +112,21 @@ impl Bench {
         Some(id)
     }
 
+    /// Waits until every one of `orders` ended or `deadline` passed; the ones still going.
+    pub async fn unended(&self, mut orders: Vec<OrderId>, deadline: Instant) -> Vec<OrderId> {
+        while !orders.is_empty() && Instant::now() < deadline {
+            let mut still = Vec::new();
+            for id in orders {
+                if !self.status(&id).await.is_some_and(OrderStatus::is_terminal) {
+                    still.push(id);
+                }
+            }
+            orders = still;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        orders
+    }
+
     pub fn record(&self, id: &OrderId, tag: &str) {
         let mut placed = self.placed.lock().unwrap();
         placed.orders.insert(id.clone(), tag.to_string());
@@ -255,38 +270,16 @@ pub async fn throughput(bench: &Bench, orders: usize) -> f64 {
         ids
     }))
     .await;
-    let mut pending: Vec<OrderId> = placed.into_iter().flatten().collect();
-    let count = pending.len();
-    while !pending.is_empty() && since.elapsed() < Duration::from_secs(300) {
-        let mut still = Vec::new();
-        for id in pending {
-            if !bench
-                .status(&id)
-                .await
-                .is_some_and(OrderStatus::is_terminal)
-            {
-                still.push(id);
-            }
-        }
-        pending = still;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (count - pending.len()) as f64 / since.elapsed().as_secs_f64()
+    let placed: Vec<OrderId> = placed.into_iter().flatten().collect();
+    let pending = bench
+        .unended(placed.clone(), since + Duration::from_secs(300))
+        .await;
+    (placed.len() - pending.len()) as f64 / since.elapsed().as_secs_f64()
 }
 
-/// The emulator alone: each AWS operation the counted order made, sent `samples` times straight
-/// to moto with items of an order's size, and timed; the emulator's orders per second is one
-/// over the order's mix of calls at those medians. ReceiveMessage is counted once per consumer
-/// invocation (the polls that found the order's message; idle polls are not per order).
-pub async fn emulator(
-    bench: &Bench,
-    order: &OneOrder,
-    samples: usize,
-) -> (f64, BTreeMap<String, f64>) {
-    let env = &bench.env;
-    let dynamodb = env.dynamodb();
-    let sqs = env.sqs();
-    let table = format!("bench-scratch-{}", uuid::Uuid::new_v4().simple());
+/// A new table named `prefix-<uuid>` keyed by the string `pk`, on demand.
+pub async fn scratch_table(dynamodb: &aws_sdk_dynamodb::Client, prefix: &str) -> String {
+    let table = format!("{prefix}-{}", uuid::Uuid::new_v4().simple());
     dynamodb
         .create_table()
         .table_name(&table)
@@ -308,6 +301,22 @@ pub async fn emulator(
         .send()
         .await
         .unwrap();
+    table
+}
+
+/// The emulator alone: each AWS operation the counted order made, sent `samples` times straight
+/// to moto with items of an order's size, and timed; the emulator's orders per second is one
+/// over the order's mix of calls at those medians. ReceiveMessage is counted once per consumer
+/// invocation (the polls that found the order's message; idle polls are not per order).
+pub async fn emulator(
+    bench: &Bench,
+    order: &OneOrder,
+    samples: usize,
+) -> (f64, BTreeMap<String, f64>) {
+    let env = &bench.env;
+    let dynamodb = env.dynamodb();
+    let sqs = env.sqs();
+    let table = scratch_table(&dynamodb, "bench-scratch").await;
     let queue = sqs
         .create_queue()
         .queue_name(format!("bench-scratch-{}", uuid::Uuid::new_v4().simple()))
