@@ -524,11 +524,12 @@ fn shared_problems(access: Access) -> Vec<(u16, &'static str)> {
             403,
             "No or an unknown `x-api-key`; or the route needs the admin role.",
         ));
-        problems.push((
-            429,
-            "Over a limit: the per-user or sign-up budget, or a throttle.",
-        ));
     }
+    // The stage's throttle covers every route, the public ones too.
+    problems.push((
+        429,
+        "Over a limit: the per-user or sign-up budget, or a throttle.",
+    ));
     if access == Access::SignedIn {
         problems.push((401, "No bearer token, or one that is expired or not ours."));
         problems.push((404, "No such resource for this caller."));
