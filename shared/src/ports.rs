@@ -295,12 +295,13 @@ pub struct Hits {
 /// Counters shared by every instance of every function (the rate limit table).
 #[async_trait]
 pub trait RateCounter: Send + Sync {
-    /// Adds one hit to `subject` in the window that starts at `window` (epoch seconds; windows
+    /// Adds `hits` to `subject` in the window that starts at `window` (epoch seconds; windows
     /// are `length` seconds long) and returns its hits in that window and the one before. The
     /// counts may vanish after `expires_at`.
-    async fn hit(
+    async fn add(
         &self,
         subject: &str,
+        hits: u64,
         window: i64,
         length: i64,
         expires_at: DateTime<Utc>,

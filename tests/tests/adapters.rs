@@ -489,7 +489,7 @@ async fn concurrent_hits_on_the_real_counter_table_each_get_their_own_count() {
     let expires = Utc::now() + Duration::minutes(5);
     let (window, length) = (1_800_000_000, 900);
     let hits = futures::future::join_all(
-        (0..40).map(|_| counter.hit("login#burst", window, length, expires)),
+        (0..40).map(|_| counter.add("login#burst", 1, window, length, expires)),
     )
     .await;
     let mut counts: Vec<u64> = hits.into_iter().map(|h| h.unwrap().current).collect();
@@ -497,15 +497,85 @@ async fn concurrent_hits_on_the_real_counter_table_each_get_their_own_count() {
     assert_eq!(counts, (1..=40).collect::<Vec<u64>>());
     // The next window starts at zero and sees this one's count; the one after forgets it.
     let next = counter
-        .hit("login#burst", window + length, length, expires)
+        .add("login#burst", 1, window + length, length, expires)
         .await
         .unwrap();
     assert_eq!((next.current, next.previous), (1, 40));
     let after = counter
-        .hit("login#burst", window + 2 * length, length, expires)
+        .add("login#burst", 1, window + 2 * length, length, expires)
         .await
         .unwrap();
     assert_eq!((after.current, after.previous), (1, 1));
+}
+
+#[tokio::test]
+async fn the_per_user_limit_writes_a_batch_at_a_time_and_two_instances_share_the_count() {
+    // Counted by the emulator, not by us: one write (a small item: one unit) per batch of hits,
+    // and the table's count is every hit of both instances once their batches are written.
+    let env = TestEnv::new().await;
+    let table = env.name(shared::config::Table::RateLimits.logical_id());
+    let writes = || async {
+        system_tests::bench::moto_counts()
+            .await
+            .get(&format!("dynamodb.WriteUnits@{table}"))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let limit =
+        |counter| shared::service::limits::RateLimit::new(counter, "reads", 120).batched(12);
+    let (one, other) = (
+        limit(env.rate_counter().unwrap()),
+        limit(env.rate_counter().unwrap()),
+    );
+    let alice = shared::domain::Caller {
+        id: shared::domain::CustomerId::parse("alice").unwrap(),
+        role: shared::domain::Role::Customer,
+    };
+    // The start of a minute, so the window does not turn during the test.
+    let now = chrono::DateTime::from_timestamp(Utc::now().timestamp() / 60 * 60, 0).unwrap();
+    let mut remaining = Vec::new();
+    for _ in 0..120 {
+        remaining.push(one.take(&alice, now).await.unwrap().remaining);
+    }
+    assert_eq!(
+        remaining,
+        (0..120).rev().collect::<Vec<u32>>(),
+        "one instance judges exactly"
+    );
+    assert!(one.take(&alice, now).await.is_err(), "the 121st is refused");
+    assert_eq!(writes().await, 10.0, "121 hits, 10 writes of 12");
+
+    // A second instance knows nothing until its first write, which tells it the shared count.
+    for _ in 0..11 {
+        assert!(
+            other.take(&alice, now).await.is_ok(),
+            "within a batch of the limit"
+        );
+    }
+    assert!(
+        other.take(&alice, now).await.is_err(),
+        "its first write says 132"
+    );
+    assert_eq!(writes().await, 11.0);
+    let item = env
+        .dynamodb()
+        .get_item()
+        .table_name(&table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("alice#reads".into()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(
+        item[&format!("w{}", now.timestamp())].as_n().unwrap(),
+        "132",
+        "the written batches; the 121st hit waits in the first instance's next batch"
+    );
 }
 
 #[tokio::test]

@@ -1,11 +1,17 @@
-//! Rate limits counted in DynamoDB (one atomic `ADD` per hit), so every instance of every
-//! function sees the same count and a burst of concurrent requests cannot all read "under the
-//! limit" before any of them counts. They sit behind API Gateway's own throttles (per stage,
-//! method and API key), which know nothing of users or accounts.
+//! Rate limits counted in DynamoDB with atomic `ADD`s, so every instance of every function sees
+//! the same count and a burst of concurrent requests cannot all read "under the limit" before
+//! any of them counts. They sit behind API Gateway's own throttles (per stage, method and API
+//! key), which know nothing of users or accounts.
 //!
 //! - [`RateLimit`]: per signed-in user and scope, in fixed one-minute windows, so one user cannot
-//!   take a client application's whole allowance. If the counter store fails, requests pass (and
-//!   the failure is logged): this limit protects the service, it must not take it down.
+//!   take a client application's whole allowance. It is on every signed-in request, so it must
+//!   not cost a write on each: an instance counts a user's hits itself and adds them to the shared
+//!   counter a batch at a time (`RATE_LIMIT_BATCH`, default a tenth of the limit), learning the
+//!   others' hits from that write's answer. One instance judges exactly; a user spread over `n`
+//!   warm instances of the scope's functions can get up to `n × (batch − 1)` hits past the limit
+//!   in a window, and a user with fewer than a batch of hits per instance and minute costs no
+//!   write at all. If the counter store fails, requests pass (and the failure is logged): this
+//!   limit protects the service, it must not take it down.
 //! - [`Throttle`] with [`Budget`]s: per source address (sign-up, login) and per account and
 //!   source (login). These protect accounts, so they count a sliding window (the previous fixed
 //!   window's hits weighted by how much of it still overlaps, plus the current window's): nobody
@@ -13,9 +19,10 @@
 //!   so hammering pushes the wait further out (up to two windows). They fail closed: no counter,
 //!   no password check.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -139,7 +146,7 @@ impl Throttle {
         let expires = DateTime::from_timestamp(reset_at + length, 0).unwrap_or(now);
         let hits = self
             .counter
-            .hit(subject, start, length, expires)
+            .add(subject, 1, start, length, expires)
             .await
             .map_err(|err| {
                 tracing::warn!(error = %err.chain(), "throttle counter unavailable; request refused");
@@ -221,28 +228,70 @@ pub struct RateLimit {
     /// Counters are per user *and* scope (`reads`, `writes`, `admin`), each with its own limit.
     scope: String,
     per_minute: u32,
+    /// Hits this instance counts itself before it adds them to the shared counter in one write.
+    batch: u64,
+    local: Mutex<Window>,
+}
+
+/// This instance's view of the current window.
+#[derive(Default)]
+struct Window {
+    start: i64,
+    subjects: HashMap<String, Seen>,
+}
+
+/// One subject's hits as this instance knows them.
+#[derive(Default)]
+struct Seen {
+    /// The shared count at this instance's last write: every instance's hits written by then.
+    shared: u64,
+    /// Hits being added by a write that has not answered yet.
+    sending: u64,
+    /// Hits not written yet.
+    unsent: u64,
+}
+
+impl Seen {
+    fn estimate(&self) -> u64 {
+        self.shared + self.sending + self.unsent
+    }
 }
 
 #[async_trait]
 impl Wire for RateLimit {
     /// The per-user limit of this function: scope `RATE_LIMIT_SCOPE` (default `api`),
-    /// `RATE_LIMIT_PER_MINUTE` requests (default 120).
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
-        let per_minute = from.number("RATE_LIMIT_PER_MINUTE", 120)?;
+    /// `RATE_LIMIT_PER_MINUTE` requests (default 120), written `RATE_LIMIT_BATCH` hits at a time
+    /// (default a tenth of the limit).
+    async fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError> {
+        let per_minute =
+            u32::try_from(from.number("RATE_LIMIT_PER_MINUTE", 120)?).unwrap_or(u32::MAX);
+        let batch = from.number("RATE_LIMIT_BATCH", u64::from(per_minute / 10))?;
         Ok(Self::new(
             from.rate_counter()?,
             &from.setting("RATE_LIMIT_SCOPE", "api"),
-            u32::try_from(per_minute).unwrap_or(u32::MAX),
-        ))
+            per_minute,
+        )
+        .batched(batch))
     }
 }
 
 impl RateLimit {
+    /// A limit that writes every hit; see [`RateLimit::batched`].
     pub fn new(counter: Arc<dyn RateCounter>, scope: &str, per_minute: u32) -> Self {
         Self {
             counter,
             scope: scope.to_string(),
             per_minute,
+            batch: 1,
+            local: Mutex::new(Window::default()),
+        }
+    }
+
+    /// Writes `batch` hits at a time (at least one).
+    pub fn batched(self, batch: u64) -> Self {
+        Self {
+            batch: batch.max(1),
+            ..self
         }
     }
 
@@ -250,17 +299,27 @@ impl RateLimit {
     pub async fn take(&self, caller: &Caller, now: DateTime<Utc>) -> Result<Quota, AppError> {
         let subject = format!("{}#{}", caller.id, self.scope);
         let (start, reset_at, expires) = window_of(WINDOW_SECONDS, now);
-        let hits = match self
-            .counter
-            .hit(&subject, start, WINDOW_SECONDS, expires)
-            .await
-        {
-            Ok(hits) => hits.current,
-            Err(err) => {
-                tracing::warn!(error = %err.chain(), "rate limit counter unavailable; request allowed");
-                0
+        let (mut hits, due) = self.count_here(&subject, start);
+        if due > 0 {
+            let written = self
+                .counter
+                .add(&subject, due, start, WINDOW_SECONDS, expires)
+                .await;
+            self.written(
+                &subject,
+                start,
+                due,
+                written.as_ref().ok().map(|h| h.current),
+            );
+            // The write's answer judges the hit that made it: every hit written before it, by
+            // any instance, and this batch.
+            match written {
+                Ok(shared) => hits = shared.current,
+                Err(err) => {
+                    tracing::warn!(error = %err.chain(), "rate limit counter unavailable; request allowed");
+                }
             }
-        };
+        }
         let limit = u64::from(self.per_minute);
         if hits > limit {
             return Err(refusal(self.per_minute, reset_at, now));
@@ -270,6 +329,43 @@ impl RateLimit {
             remaining: u32::try_from(limit - hits).unwrap_or(0),
             reset_at,
         })
+    }
+
+    /// Counts the hit in this instance: the subject's estimate, and how many hits to write now
+    /// (a batch, or none).
+    fn count_here(&self, subject: &str, start: i64) -> (u64, u64) {
+        let mut local = self.local.lock().unwrap_or_else(PoisonError::into_inner);
+        if local.start != start {
+            *local = Window {
+                start,
+                subjects: HashMap::new(),
+            };
+        }
+        let seen = local.subjects.entry(subject.to_string()).or_default();
+        seen.unsent += 1;
+        let due = if seen.unsent >= self.batch {
+            std::mem::take(&mut seen.unsent)
+        } else {
+            0
+        };
+        seen.sending += due;
+        (seen.estimate(), due)
+    }
+
+    /// Takes in the answer of the write of `sent` hits: the shared count it returned, or none
+    /// when it failed (the hits are kept, to go with the next batch).
+    fn written(&self, subject: &str, start: i64, sent: u64, shared: Option<u64>) {
+        let mut local = self.local.lock().unwrap_or_else(PoisonError::into_inner);
+        if local.start != start {
+            return; // the window turned meanwhile
+        }
+        if let Some(seen) = local.subjects.get_mut(subject) {
+            seen.sending = seen.sending.saturating_sub(sent);
+            match shared {
+                Some(shared) => seen.shared = seen.shared.max(shared),
+                None => seen.unsent += sent,
+            }
+        }
     }
 }
 
@@ -313,6 +409,27 @@ mod tests {
                 .is_ok(),
             "next window"
         );
+    }
+
+    #[tokio::test]
+    async fn a_batched_limit_starts_each_window_afresh_and_writes_only_full_batches() {
+        let store = Arc::new(MemoryStore::new());
+        let limits = RateLimit::new(store.clone(), "reads", 30).batched(10);
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        for _ in 0..25 {
+            limits.take(&caller("a"), now).await.unwrap();
+        }
+        let next = now + Duration::seconds(60);
+        let first = limits.take(&caller("a"), next).await.unwrap();
+        assert_eq!(
+            first.remaining, 29,
+            "the last window's unwritten hits are gone with it"
+        );
+        let written = store
+            .add("a#reads", 0, now.timestamp(), WINDOW_SECONDS, next)
+            .await
+            .unwrap();
+        assert_eq!(written.current, 20, "two batches written, five hits never");
     }
 
     #[tokio::test]

@@ -662,16 +662,17 @@ impl KeyStore for MemoryStore {
 
 #[async_trait]
 impl RateCounter for MemoryStore {
-    async fn hit(
+    async fn add(
         &self,
         subject: &str,
+        hits: u64,
         window: i64,
         length: i64,
         _expires_at: DateTime<Utc>,
     ) -> Result<Hits, AppError> {
         let mut state = self.lock();
         let current = state.hits.entry(format!("{subject}#{window}")).or_insert(0);
-        *current += 1;
+        *current += hits;
         let current = *current;
         let previous = state
             .hits

@@ -27,11 +27,12 @@ impl DynamoRateCounter {
 #[async_trait]
 impl RateCounter for DynamoRateCounter {
     /// One item per subject holding a count per window (`w<start>`): one atomic `ADD` counts the
-    /// hit and returns the previous window's count with it; the window before that is removed
+    /// hits and returns the previous window's count with it; the window before that is removed
     /// in the same write, and an idle subject's item goes by TTL.
-    async fn hit(
+    async fn add(
         &self,
         subject: &str,
+        hits: u64,
         window: i64,
         length: i64,
         expires_at: DateTime<Utc>,
@@ -48,10 +49,10 @@ impl RateCounter for DynamoRateCounter {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(subject))
-            .update_expression("ADD #current :one SET expiresAt = :expires REMOVE #stale")
+            .update_expression("ADD #current :hits SET expiresAt = :expires REMOVE #stale")
             .expression_attribute_names("#current", format!("w{window}"))
             .expression_attribute_names("#stale", format!("w{}", window - 2 * length))
-            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":hits", n(hits))
             .expression_attribute_values(":expires", n(expires_at.timestamp()))
             .return_values(ReturnValue::AllNew)
             .send()
