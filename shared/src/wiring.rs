@@ -13,7 +13,6 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
-use tokio::sync::OnceCell;
 
 use crate::adapters::carrier::BuiltInCarrier;
 use crate::adapters::dynamodb::{
@@ -34,7 +33,6 @@ use crate::ports::{
 };
 
 /// Where ports come from.
-#[async_trait]
 pub trait Wiring: Send + Sync {
     fn orders(&self) -> Result<Arc<dyn OrderRepository>, ConfigError>;
     fn inventory(&self) -> Result<Arc<dyn Inventory>, ConfigError>;
@@ -51,8 +49,8 @@ pub trait Wiring: Send + Sync {
         sends_to: &[Queue],
         consumes: Option<Queue>,
     ) -> Result<Arc<dyn Queues>, ConfigError>;
-    /// The payment provider; its API key is read once, here.
-    async fn payments(&self) -> Result<Arc<dyn Payments>, ConfigError>;
+    /// The payment provider; its API key is read from its secret at the first call.
+    fn payments(&self) -> Result<Arc<dyn Payments>, ConfigError>;
     fn carrier(&self) -> Arc<dyn Carrier>;
     /// Customers' notices: SES from the stage's sender identity (`NOTICE_SENDER`).
     fn notifier(&self) -> Result<Arc<dyn Notifier>, ConfigError>;
@@ -79,7 +77,7 @@ pub trait Wiring: Send + Sync {
 /// Something built from a [`Wiring`]: a use case with its ports, or a handler's dependencies.
 #[async_trait]
 pub trait Wire: Sized + Send + Sync {
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError>;
+    async fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError>;
 }
 
 /// Where the AWS-backed adapters find their resources.
@@ -129,7 +127,7 @@ pub struct Aws<R> {
     resources: R,
     dynamodb: OnceLock<aws_sdk_dynamodb::Client>,
     sqs: OnceLock<aws_sdk_sqs::Client>,
-    payments: OnceCell<Arc<StripePayments>>,
+    payments: OnceLock<Arc<StripePayments>>,
 }
 
 impl<R: Resources> Aws<R> {
@@ -139,7 +137,7 @@ impl<R: Resources> Aws<R> {
             resources,
             dynamodb: OnceLock::new(),
             sqs: OnceLock::new(),
-            payments: OnceCell::new(),
+            payments: OnceLock::new(),
         }
     }
 
@@ -185,7 +183,6 @@ impl Aws<Environment> {
     }
 }
 
-#[async_trait]
 impl<R: Resources> Wiring for Aws<R> {
     fn orders(&self) -> Result<Arc<dyn OrderRepository>, ConfigError> {
         Ok(Arc::new(self.dynamo_orders()?))
@@ -253,32 +250,28 @@ impl<R: Resources> Wiring for Aws<R> {
         Ok(Arc::new(queues))
     }
 
-    async fn payments(&self) -> Result<Arc<dyn Payments>, ConfigError> {
-        let payments = self
-            .payments
-            .get_or_try_init(|| async {
-                let secret = self.resources.secret(Secret::PaymentProvider)?;
-                let base = self.setting("STRIPE_API_BASE", "https://api.stripe.com");
-                let defaults = Resilience::default();
-                let cool_down = self.number(
-                    "PAYMENT_BREAKER_COOL_DOWN_SECONDS",
-                    defaults.breaker_cool_down.as_secs(),
-                )?;
-                let threshold = self.number(
-                    "PAYMENT_BREAKER_THRESHOLD",
-                    u64::from(defaults.breaker_threshold),
-                )?;
-                let resilience = Resilience {
-                    breaker_cool_down: std::time::Duration::from_secs(cool_down),
-                    breaker_threshold: u32::try_from(threshold).unwrap_or(u32::MAX),
-                    ..defaults
-                };
-                StripePayments::from_secret(&self.config, &secret, &base, resilience)
-                    .await
-                    .map(Arc::new)
-            })
-            .await?;
-        Ok(payments.clone())
+    fn payments(&self) -> Result<Arc<dyn Payments>, ConfigError> {
+        if let Some(payments) = self.payments.get() {
+            return Ok(payments.clone());
+        }
+        let secret = self.resources.secret(Secret::PaymentProvider)?;
+        let base = self.setting("STRIPE_API_BASE", "https://api.stripe.com");
+        let defaults = Resilience::default();
+        let cool_down = self.number(
+            "PAYMENT_BREAKER_COOL_DOWN_SECONDS",
+            defaults.breaker_cool_down.as_secs(),
+        )?;
+        let threshold = self.number(
+            "PAYMENT_BREAKER_THRESHOLD",
+            u64::from(defaults.breaker_threshold),
+        )?;
+        let resilience = Resilience {
+            breaker_cool_down: std::time::Duration::from_secs(cool_down),
+            breaker_threshold: u32::try_from(threshold).unwrap_or(u32::MAX),
+            ..defaults
+        };
+        let payments = StripePayments::from_secret(&self.config, &secret, &base, resilience)?;
+        Ok(self.payments.get_or_init(|| Arc::new(payments)).clone())
     }
 
     fn carrier(&self) -> Arc<dyn Carrier> {

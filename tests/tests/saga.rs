@@ -346,29 +346,31 @@ async fn calls_cut_short_by_the_deadline_open_the_circuit_and_the_rest_is_parked
 }
 
 #[tokio::test]
-async fn the_payment_key_is_read_from_secrets_manager_and_a_placeholder_is_refused() {
+async fn the_payment_key_is_read_from_secrets_manager_at_the_first_call_and_a_placeholder_is_refused()
+ {
     let env = TestEnv::new().await;
     let secret = env.name("PaymentProviderSecret");
     let endpoint = system_tests::localstripe_endpoint().await;
+    let order = shared::testing::order(OrderId::generate(), "c-1", Utc::now());
     aws_sdk_secretsmanager_put(&env, &secret, r#"{"apiKey":"replace-me"}"#).await;
-    let refused =
-        StripePayments::from_secret(&env.config, &secret, endpoint, Resilience::default()).await;
+    // Made with no network call: the secret is read at the first call.
+    let payments =
+        StripePayments::from_secret(&env.config, &secret, endpoint, Resilience::default()).unwrap();
+    let refused = shared::ports::Payments::start(&payments, &order).await;
     assert!(
-        matches!(&refused, Err(e) if e.to_string().contains("holds no Stripe API key")),
-        "the template's placeholder is not a key"
+        matches!(&refused, Err(e) if e.chain().contains("holds no Stripe API key")),
+        "the template's placeholder is not a key: {refused:?}"
     );
     local_stack::seed::payment_key(&env.config, &secret)
         .await
         .unwrap();
-    let payments =
-        StripePayments::from_secret(&env.config, &secret, endpoint, Resilience::default())
-            .await
-            .unwrap();
-    let order = shared::testing::order(OrderId::generate(), "c-1", Utc::now());
     let intent = shared::ports::Payments::start(&payments, &order)
         .await
         .unwrap();
-    assert!(intent.starts_with("pi_"));
+    assert!(
+        intent.starts_with("pi_"),
+        "the same client reads the key once it is there"
+    );
 }
 
 async fn aws_sdk_secretsmanager_put(env: &TestEnv, secret: &str, value: &str) {

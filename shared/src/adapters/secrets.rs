@@ -87,7 +87,9 @@ pub struct KeyRing {
 impl crate::wiring::Wire for KeyRing {
     /// The key ring of the signing key secret, with `TOKEN_ISSUER` and `TOKEN_AUDIENCE` (defaults
     /// `order-service`, `orders-api`): what login, jwks and the authorizer each build at cold start.
-    async fn wire(from: &dyn crate::wiring::Wiring) -> Result<Self, crate::config::ConfigError> {
+    async fn wire<W: crate::wiring::Wiring + ?Sized>(
+        from: &W,
+    ) -> Result<Self, crate::config::ConfigError> {
         let defaults = TokenPolicy::default();
         let policy = TokenPolicy {
             issuer: from.setting("TOKEN_ISSUER", &defaults.issuer),

@@ -78,7 +78,10 @@ struct KeySource {
 pub struct StripePayments {
     http: reqwest::Client,
     base_url: String,
-    api_key: RwLock<String>,
+    /// None until the first call reads it from its secret: a cold start makes no network call.
+    api_key: RwLock<Option<String>>,
+    /// One first read at a time: the records of a batch wait for the same read.
+    first_read: tokio::sync::Mutex<()>,
     source: Option<KeySource>,
     backoff: Backoff,
     /// The longest one attempt may take when no deadline is nearer.
@@ -176,7 +179,8 @@ impl StripePayments {
         Ok(Self {
             http,
             base_url: base_url.trim_end_matches('/').to_string(),
-            api_key: RwLock::new(api_key),
+            api_key: RwLock::new(Some(api_key)),
+            first_read: tokio::sync::Mutex::new(()),
             source: None,
             backoff: resilience.backoff,
             timeout: resilience.timeout,
@@ -188,26 +192,25 @@ impl StripePayments {
         })
     }
 
-    /// The key from a secret holding `{"apiKey": "sk_..."}` (or the bare key), read again when
-    /// the provider refuses it. A key that is not a Stripe secret or restricted key (the
-    /// template's placeholder) stops the function at cold start, naming the secret, instead of
-    /// failing every payment.
-    pub async fn from_secret(
+    /// The key from a secret holding `{"apiKey": "sk_..."}` (or the bare key), read at the first
+    /// call, not at cold start, and read again when the provider refuses it. A secret that holds
+    /// no Stripe secret or restricted key (the template's placeholder) fails every call, naming
+    /// the secret, as an unavailable dependency: the payment step's messages are retried and then
+    /// parked in its dead-letter queue, never dropped.
+    pub fn from_secret(
         aws: &aws_config::SdkConfig,
         secret_id: &str,
         base_url: &str,
         resilience: Resilience,
     ) -> Result<Self, ConfigError> {
-        let unusable = |reason: String| ConfigError::Unusable {
-            what: "payment provider secret",
-            reason,
-        };
-        let client = aws_sdk_secretsmanager::Client::new(aws);
-        let api_key = read_secret(&client, secret_id).await.map_err(unusable)?;
         let mut payments =
-            Self::new(base_url, api_key, resilience).map_err(|e| unusable(e.chain()))?;
+            Self::new(base_url, String::new(), resilience).map_err(|e| ConfigError::Unusable {
+                what: "payment provider client",
+                reason: e.chain(),
+            })?;
+        payments.api_key = RwLock::new(None);
         payments.source = Some(KeySource {
-            client,
+            client: aws_sdk_secretsmanager::Client::new(aws),
             secret_id: secret_id.to_string(),
             last_read: std::sync::Mutex::new(None),
         });
@@ -215,7 +218,32 @@ impl StripePayments {
     }
 
     fn key(&self) -> String {
-        self.api_key.read().map(|k| k.clone()).unwrap_or_default()
+        self.cached_key().unwrap_or_default()
+    }
+
+    fn cached_key(&self) -> Option<String> {
+        self.api_key.read().ok().and_then(|k| k.clone())
+    }
+
+    /// Reads the key from its secret if no call has yet.
+    async fn load_key(&self) -> Result<(), AppError> {
+        if self.cached_key().is_some() {
+            return Ok(());
+        }
+        let _one_at_a_time = self.first_read.lock().await;
+        if self.cached_key().is_some() {
+            return Ok(());
+        }
+        let Some(source) = &self.source else {
+            return Err(AppError::dependency(PROVIDER, "no API key"));
+        };
+        let key = read_secret(&source.client, &source.secret_id)
+            .await
+            .map_err(|reason| AppError::dependency("payment provider secret", reason))?;
+        if let Ok(mut cached) = self.api_key.write() {
+            *cached = Some(key);
+        }
+        Ok(())
     }
 
     /// After the provider refused `refused`: whether there is another key to try. A concurrent
@@ -238,7 +266,7 @@ impl StripePayments {
         match read_secret(&source.client, &source.secret_id).await {
             Ok(fresh) if fresh != self.key() => {
                 if let Ok(mut key) = self.api_key.write() {
-                    *key = fresh;
+                    *key = Some(fresh);
                 }
                 tracing::warn!("payment provider key refused; a new key was read from its secret");
                 true
@@ -277,6 +305,8 @@ impl StripePayments {
                 "no time left for a call before the deadline",
             ));
         };
+        // An unreadable secret is not the provider's failure: it stays out of the breaker's count.
+        self.load_key().await?;
         self.breaker.admit(Instant::now())?;
         let (mut retry, mut series, mut key_reread) = (0, 0, false);
         loop {

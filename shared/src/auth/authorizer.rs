@@ -45,7 +45,7 @@ pub struct Authorizer {
 
 #[async_trait]
 impl Wire for Authorizer {
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+    async fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError> {
         Ok(Self {
             keys: KeyRing::wire(from).await?,
         })

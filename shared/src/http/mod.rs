@@ -37,7 +37,7 @@ pub struct Authenticated<U> {
 
 #[async_trait::async_trait]
 impl<U: Wire> Wire for Authenticated<U> {
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+    async fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError> {
         Ok(Self {
             limit: RateLimit::wire(from).await?,
             use_case: U::wire(from).await?,

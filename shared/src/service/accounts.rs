@@ -38,8 +38,8 @@ pub const REGISTER_WINDOW: Duration = Duration::hours(1);
 /// Longer passwords are refused before hashing, so nobody makes the service hash megabytes.
 const MAX_LOGIN_PASSWORD: usize = 1024;
 
-fn budget(
-    from: &dyn Wiring,
+fn budget<W: Wiring + ?Sized>(
+    from: &W,
     name: &'static str,
     default: u32,
     window: Duration,
@@ -84,7 +84,7 @@ pub struct Registration {
 
 #[async_trait]
 impl Wire for Registration {
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+    async fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError> {
         Ok(Self {
             users: from.users()?,
             throttle: Throttle::new(from.rate_counter()?),
@@ -130,7 +130,7 @@ pub struct Login {
 
 #[async_trait]
 impl Wire for Login {
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+    async fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError> {
         Ok(Self {
             users: from.users()?,
             keys: KeyRing::wire(from).await?,

@@ -44,7 +44,7 @@ pub struct CatalogReads {
 
 #[async_trait]
 impl Wire for CatalogReads {
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+    async fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError> {
         Ok(Self {
             catalog: from.catalog()?,
         })
@@ -76,7 +76,7 @@ pub struct CatalogAdmin {
 
 #[async_trait]
 impl Wire for CatalogAdmin {
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+    async fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError> {
         Ok(Self {
             catalog: from.catalog()?,
             clock: from.clock(),

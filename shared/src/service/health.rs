@@ -18,7 +18,7 @@ pub struct HealthCheck {
 
 #[async_trait]
 impl Wire for HealthCheck {
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+    async fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError> {
         Ok(Self {
             probes: from.probes()?,
         })

@@ -65,7 +65,7 @@ pub struct PlaceOrder {
 
 #[async_trait]
 impl Wire for PlaceOrder {
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+    async fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError> {
         let max_age = from.number("CATALOG_CACHE_SECONDS", 10)?;
         Ok(Self {
             orders: from.orders()?,
@@ -320,7 +320,7 @@ pub struct CustomerOrders {
 
 #[async_trait]
 impl Wire for CustomerOrders {
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+    async fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError> {
         Ok(Self {
             orders: from.orders()?,
         })
@@ -379,7 +379,7 @@ pub struct AdminOrders {
 
 #[async_trait]
 impl Wire for AdminOrders {
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+    async fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError> {
         Ok(Self {
             orders: from.orders()?,
         })
@@ -425,7 +425,7 @@ struct Requested {
 }
 
 impl Requested {
-    fn wire(from: &dyn Wiring, to: OrderStatus) -> Result<Self, ConfigError> {
+    fn wire<W: Wiring + ?Sized>(from: &W, to: OrderStatus) -> Result<Self, ConfigError> {
         Ok(Self {
             to,
             orders: from.orders()?,
@@ -473,7 +473,7 @@ pub struct CancelOrder(Requested);
 
 #[async_trait]
 impl Wire for CancelOrder {
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+    async fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError> {
         Requested::wire(from, OrderStatus::Cancelled).map(Self)
     }
 }
@@ -528,7 +528,7 @@ pub struct RefundOrder(Requested);
 
 #[async_trait]
 impl Wire for RefundOrder {
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+    async fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError> {
         Requested::wire(from, OrderStatus::Refunded).map(Self)
     }
 }

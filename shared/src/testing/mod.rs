@@ -15,8 +15,6 @@ mod logs;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
-
 pub use events::{
     context, order_of, path_id, request_from_event, sqs_event, with_body, with_principal,
     with_record,
@@ -142,7 +140,6 @@ impl Memory {
     }
 }
 
-#[async_trait]
 impl Wiring for Memory {
     fn orders(&self) -> Result<Arc<dyn OrderRepository>, ConfigError> {
         Ok(self.store.clone())
@@ -179,7 +176,7 @@ impl Wiring for Memory {
             consumes,
         }))
     }
-    async fn payments(&self) -> Result<Arc<dyn Payments>, ConfigError> {
+    fn payments(&self) -> Result<Arc<dyn Payments>, ConfigError> {
         Ok(self.payments.clone())
     }
     fn carrier(&self) -> Arc<dyn Carrier> {

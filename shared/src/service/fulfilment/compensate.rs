@@ -33,11 +33,11 @@ pub struct Compensate {
 
 #[async_trait]
 impl Wire for Compensate {
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+    async fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError> {
         let ports = StepPorts::wire(from, &COMPENSATE)?;
         Ok(Self {
             inventory: from.inventory()?,
-            payments: from.payments().await?,
+            payments: from.payments()?,
             carrier: from.carrier(),
             customers: Customers::wire(from)?,
             ports,

@@ -27,7 +27,7 @@ pub struct DeadLetterHandling {
 
 #[async_trait]
 impl Wire for DeadLetterHandling {
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+    async fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError> {
         let failed_to: Vec<_> = pipeline::route(OrderStatus::Failed).into_iter().collect();
         Ok(Self {
             orders: from.orders()?,

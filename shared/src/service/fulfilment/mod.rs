@@ -44,7 +44,7 @@ use crate::wiring::{Wire, Wiring};
 
 /// Every consumer of the pipeline, wired: one per queue. The test worlds and the system tests'
 /// function dispatch find a queue's consumer here, through the table.
-pub async fn consumers(from: &dyn Wiring) -> Result<Vec<Box<dyn Consume>>, ConfigError> {
+pub async fn consumers<W: Wiring + ?Sized>(from: &W) -> Result<Vec<Box<dyn Consume>>, ConfigError> {
     Ok(vec![
         Box::new(Reserve::wire(from).await?),
         Box::new(Pay::wire(from).await?),
@@ -64,7 +64,10 @@ pub struct StepPorts {
 }
 
 impl StepPorts {
-    pub fn wire(from: &dyn Wiring, consumer: &'static Consumer) -> Result<Self, ConfigError> {
+    pub fn wire<W: Wiring + ?Sized>(
+        from: &W,
+        consumer: &'static Consumer,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
             consumer,
             orders: from.orders()?,

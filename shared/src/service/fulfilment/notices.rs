@@ -21,7 +21,7 @@ pub struct Customers {
 }
 
 impl Customers {
-    pub fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+    pub fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError> {
         Ok(Self {
             users: from.users()?,
             notifier: from.notifier()?,

@@ -23,7 +23,7 @@ pub struct Notify {
 
 #[async_trait]
 impl Wire for Notify {
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+    async fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError> {
         let ports = StepPorts::wire(from, &NOTIFY)?;
         let slo = from.number("ORDER_COMPLETION_SLO_SECONDS", 60)?;
         Ok(Self {

@@ -32,10 +32,10 @@ pub struct Pay {
 
 #[async_trait]
 impl Wire for Pay {
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+    async fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError> {
         let ports = StepPorts::wire(from, &PAY)?;
         Ok(Self {
-            payments: from.payments().await?,
+            payments: from.payments()?,
             park: Duration::from_secs(from.number("PAYMENT_PARK_SECONDS", 60)?),
             flags: from.flags()?,
             ports,

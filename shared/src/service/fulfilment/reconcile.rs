@@ -37,7 +37,7 @@ const RUN_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[async_trait]
 impl Wire for Reconcile {
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+    async fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError> {
         let minutes = |name, default| -> Result<Duration, ConfigError> {
             let n = from.number(name, default)?;
             Ok(Duration::minutes(i64::try_from(n).unwrap_or(i64::MAX)))

@@ -23,7 +23,7 @@ pub struct Reserve {
 
 #[async_trait]
 impl Wire for Reserve {
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+    async fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError> {
         let ports = StepPorts::wire(from, &RESERVE)?;
         Ok(Self {
             inventory: from.inventory()?,

@@ -23,7 +23,7 @@ pub struct Ship {
 
 #[async_trait]
 impl Wire for Ship {
-    async fn wire(from: &dyn Wiring) -> Result<Self, ConfigError> {
+    async fn wire<W: Wiring + ?Sized>(from: &W) -> Result<Self, ConfigError> {
         let ports = StepPorts::wire(from, &SHIP)?;
         Ok(Self {
             carrier: from.carrier(),
