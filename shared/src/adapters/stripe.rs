@@ -193,10 +193,10 @@ impl StripePayments {
     }
 
     /// The key from a secret holding `{"apiKey": "sk_..."}` (or the bare key), read at the first
-    /// call, not at cold start, and read again when the provider refuses it. A secret that holds
-    /// no Stripe secret or restricted key (the template's placeholder) fails every call, naming
-    /// the secret, as an unavailable dependency: the payment step's messages are retried and then
-    /// parked in its dead-letter queue, never dropped.
+    /// call, not at cold start, and read again when the provider refuses it. While the secret
+    /// holds no Stripe secret or restricted key (the template's placeholder), every call is
+    /// refused as `Unavailable` and the error log names the secret: payments park, as in a
+    /// provider outage, and go on once the key is there.
     pub fn from_secret(
         aws: &aws_config::SdkConfig,
         secret_id: &str,
@@ -239,7 +239,10 @@ impl StripePayments {
         };
         let key = read_secret(&source.client, &source.secret_id)
             .await
-            .map_err(|reason| AppError::dependency("payment provider secret", reason))?;
+            .map_err(|reason| {
+                tracing::error!(secret = %source.secret_id, error = %reason, "payment provider key unreadable; payments park until its secret holds one");
+                AppError::Unavailable("the payment provider's API key")
+            })?;
         if let Ok(mut cached) = self.api_key.write() {
             *cached = Some(key);
         }
