@@ -160,8 +160,10 @@ dr-drill: deps
 # (it builds the release binaries and zips first); progress on the terminal, the functions'
 # logs in $(LOCAL)/bench.log. `make bench BENCH_FLAGS=--quick` checks it runs (into target/bench/).
 bench: deps bench-deps package
-	cargo build --release --bins $(addprefix -p ,$(FUNCTIONS)) -p bench-hello
-	cargo bench -p system-tests --bench cpu
+	cargo build --release $(addprefix -p ,$(TOGETHER)) -p bench-hello
+	cargo build --release -p pre-traffic-check
+	cargo build --release -p bench-cpu
+	target/release/bench-cpu
 	@mkdir -p $(LOCAL)
 	PYTHON=$(CURDIR)/$(PY) cargo run --quiet -p system-tests --bin bench -- $(BENCH_FLAGS) > $(LOCAL)/bench.log
 	$(PY) infra/bench/plot_load.py target/bench/load.csv \
@@ -199,14 +201,15 @@ validate: sam-deps
 	$(OFFLINE_AWS) $(SAM_VENV)/bin/python infra/deploy/check_transform.py
 
 # ---------------------------------------------------------------- deploy
-# Release zips for arm64 in target/lambda/<function>/bootstrap.zip, then their sizes. One function
-# at a time, as `sam build` runs cargo-lambda, so that the two share every compiled crate (a
-# workspace-wide build unifies features differently and would rebuild them).
+# Release zips for arm64 in target/lambda/<function>/bootstrap.zip, then their sizes. The functions
+# build in one cargo run, so the two cores link two at a time, but for pre-traffic-check: its Lambda
+# client turns on the AWS runtime crates' event-stream features, and the others built beside it
+# would get them too, so `sam build`, which builds each function alone, would compile the SDK
+# again. Built apart, every function gets the features it gets alone and sam finds them compiled.
+TOGETHER := $(filter-out pre-traffic-check,$(FUNCTIONS))
 package: deps arm64
-	@set -e; for f in $(FUNCTIONS); do \
-		echo "cargo lambda build --release --arm64 --output-format zip --bin $$f"; \
-		(cd functions/$$f && cargo lambda build --release --arm64 --output-format zip --bin $$f); \
-	done
+	cargo lambda build --release --arm64 --output-format zip $(addprefix -p ,$(TOGETHER))
+	cargo lambda build --release --arm64 --output-format zip -p pre-traffic-check
 	@bash infra/deploy/zip-sizes.sh $(FUNCTIONS)
 
 # What `sam deploy` uploads, built offline into .aws-sam/ (the same cargo-lambda release build).

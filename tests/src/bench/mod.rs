@@ -5,9 +5,9 @@
 //! Nothing here is a timed test: every figure is a median (or a ratio of two medians taken side
 //! by side in one run) or a count, and the report says which command produced it. The phases:
 //!
-//! - [`startup`]: cold start, peak memory, init requests and log volume of the release binaries;
+//! - [`startup`]: cold start, peak memory, connections opened during init and log volume of the release binaries;
 //! - sizes: the arm64 zips `make package` built;
-//! - CPU: `cargo bench --bench cpu` (the handlers on in-memory ports), read from its JSON;
+//! - CPU: `infra/bench/cpu`, a release binary (the handlers on in-memory ports), read from its JSON;
 //! - [`pipeline`]: one order counted (requests, capacity units, invocations), end-to-end
 //!   latency one order at a time, throughput with 8 clients, and the emulator alone;
 //! - [`load`]: an open-loop load test with a latency plot;

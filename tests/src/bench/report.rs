@@ -274,7 +274,8 @@ pub fn markdown(f: &Figures, previous: Option<&Value>, command: &str) -> String 
          right before each function, so each ratio is of two medians taken together. Then one process \
          answers {} invocations of `events/<function>.json` (a sample event a function rejects is still \
          an invocation: *errors*); peak RSS is its `VmHWM` then (the hello-world's: {:.1} MiB). *Init \
-         requests* are the emulator requests made before the first `next`.\n",
+         connections* are those opened before the first `next`, per start: the function's AWS \
+         endpoint and payment provider are counting proxies in front of the emulators.\n",
         d.plan.starts, d.plan.invocations, d.hello_peak_rss_mb
     );
     table(
@@ -286,7 +287,7 @@ pub fn markdown(f: &Figures, previous: Option<&Value>, command: &str) -> String 
             "peak RSS MiB",
             "errors",
             "log bytes/invocation",
-            "init requests",
+            "init connections",
             "zip KiB",
         ],
         d.startups.iter().map(|s| {
@@ -297,7 +298,7 @@ pub fn markdown(f: &Figures, previous: Option<&Value>, command: &str) -> String 
                 format!("{:.1}", s.peak_rss_mb),
                 s.errors.to_string(),
                 format!("{:.0}", s.log_bytes_per_invocation),
-                s.init_requests.to_string(),
+                format!("{:.1}", s.init_connections),
                 d.zips
                     .get(&s.function)
                     .map_or("–".into(), |z| format!("{}", z / 1024)),
@@ -319,7 +320,7 @@ pub fn markdown(f: &Figures, previous: Option<&Value>, command: &str) -> String 
     let _ = writeln!(out, "## Handler CPU\n");
     let _ = writeln!(
         out,
-        "`cargo bench -p system-tests --bench cpu`: the real handlers and steps on the in-memory ports (no I/O), \
+        "`infra/bench/cpu` (release): the real handlers and steps on the in-memory ports (no I/O), \
          one thread, release profile, the two-line sample order run through create-order, every step and \
          get-order, 3,000 times after 300 warm-ups.\n"
     );
@@ -552,8 +553,8 @@ pub fn markdown(f: &Figures, previous: Option<&Value>, command: &str) -> String 
         &["function", "memory MB", "init ms in AWS (model)"],
         d.startups.iter().map(|s| {
             let memory = d.memory_mb.get(&s.function).copied().unwrap_or(256) as f64;
-            let aws = s.init_ms_p50 * (MB_PER_VCPU / memory).max(1.0)
-                + s.init_requests as f64 * AWS_CALL_MS;
+            let aws =
+                s.init_ms_p50 * (MB_PER_VCPU / memory).max(1.0) + s.init_connections * AWS_CALL_MS;
             vec![
                 s.function.clone(),
                 format!("{memory:.0}"),

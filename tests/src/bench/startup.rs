@@ -6,12 +6,14 @@
 //!
 //! Peak memory is the process's high-water mark (`VmHWM`) after init and 1,000 invocations of
 //! the function's sample event from `events/`, its log output is counted too (CloudWatch bills
-//! it by the byte), and so are the emulator requests made before the first `next`: any is a
-//! network call during init.
+//! it by the byte), and so are the connections the process opens before its first `next`: its
+//! AWS endpoint and payment provider are counting proxies of ours in front of the emulators, so
+//! any connection is a network call during init (the stack's own pollers are not counted).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -22,17 +24,31 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 
-use super::{median, moto_counts, total_requests};
+use super::median;
 
-/// Requests a starting function could have made: everything but the event sources' receives,
-/// which the running stack's pollers make meanwhile.
-async fn requests_but_receives() -> u64 {
-    let counts = moto_counts().await;
-    total_requests(&counts)
-        - counts
-            .get("AmazonSQS.ReceiveMessage")
-            .copied()
-            .unwrap_or(0.0) as u64
+/// A TCP proxy on loopback in front of `upstream` (`http://host:port`) that counts the
+/// connections opened through it: the URL to give a process instead, and the count.
+async fn counting_proxy(upstream: &str) -> (String, Arc<AtomicU64>) {
+    let target = upstream
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let opened = Arc::new(AtomicU64::new(0));
+    let counted = opened.clone();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let target = target.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (url, opened)
 }
 
 /// What one function's starts and invocations measured.
@@ -49,8 +65,9 @@ pub struct Startup {
     /// Invocations answered within two minutes (all of them but for a slow handler).
     pub answered: usize,
     pub log_bytes_per_invocation: f64,
-    /// Emulator requests before the first `next`: network calls during init.
-    pub init_requests: u64,
+    /// Connections opened before the first `next` (to AWS or the payment provider), per start:
+    /// network calls during init.
+    pub init_connections: f64,
 }
 
 /// The Runtime API one process talks to: hands out `events`, then holds `next` open.
@@ -236,13 +253,27 @@ pub async fn measure(
     progress: impl Fn(&str),
 ) -> Vec<Startup> {
     let hello = release.join("bench-hello");
+    let mut env = env.clone();
+    let mut counters = Vec::new();
+    for endpoint in ["AWS_ENDPOINT_URL", "STRIPE_API_BASE"] {
+        let (url, opened) = counting_proxy(&env[endpoint]).await;
+        env.insert(endpoint.into(), url);
+        counters.push(opened);
+    }
+    let connections = || {
+        counters
+            .iter()
+            .map(|c| c.load(Ordering::SeqCst))
+            .sum::<u64>()
+    };
+    let env = &env;
     let mut measured = Vec::new();
     for name in functions {
         let binary = release.join(name);
         let hello_ms = median_init(&hello, "bench-hello", env, starts).await;
-        let before = requests_but_receives().await;
+        let before = connections();
         let init_ms = median_init(&binary, name, env, starts).await;
-        let init_requests = (requests_but_receives().await - before) / starts as u64;
+        let init_connections = (connections() - before) as f64 / starts as f64;
         let event: Value = serde_json::from_str(
             &std::fs::read_to_string(
                 super::repo_root()
@@ -277,10 +308,10 @@ pub async fn measure(
             errors,
             answered,
             log_bytes_per_invocation: log_bytes as f64 / answered as f64,
-            init_requests,
+            init_connections,
         };
         progress(&format!(
-            "  {name}: init {init_ms:.1} ms ({:.2}x hello-world's {hello_ms:.1} ms), peak RSS {peak_rss_mb:.1} MiB, {errors} errors, {init_requests} requests in init",
+            "  {name}: init {init_ms:.1} ms ({:.2}x hello-world's {hello_ms:.1} ms), peak RSS {peak_rss_mb:.1} MiB, {errors} errors, {init_connections:.1} connections in init",
             startup.init_ratio
         ));
         measured.push(startup);

@@ -1,7 +1,7 @@
 //! The CPU one request or one record costs in the handlers themselves: create-order and
 //! get-order on their sample events, and each fulfilment step on the messages the one before it
 //! sent, all in process on the in-memory ports (no I/O, so the time measured on one thread is
-//! CPU time). Built with the release profile (`cargo bench`), as the Lambdas are.
+//! CPU time). Built with the release profile, as the Lambdas are.
 //!
 //! `make bench` runs it; it prints the medians and writes them as JSON to `$BENCH_OUT`
 //! (default `target/bench/cpu.json`): `{"create-order": {"p50_us": .., "p90_us": .., "n": ..}, ..}`.
@@ -17,8 +17,8 @@ use shared::sqs::Consume;
 use shared::testing::{self, Memory};
 use shared::wiring::Wire;
 
-const CREATE: &str = include_str!("../../events/create-order.json");
-const GET: &str = include_str!("../../events/get-order.json");
+const CREATE: &str = include_str!("../../../../events/create-order.json");
+const GET: &str = include_str!("../../../../events/get-order.json");
 
 /// Orders run through; the first `WARM_UP` are not counted.
 const ORDERS: usize = 3000;
@@ -63,7 +63,11 @@ fn main() {
         );
     }
     let out = std::env::var("BENCH_OUT").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench/cpu.json").to_string()
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../target/bench/cpu.json"
+        )
+        .to_string()
     });
     if let Some(dir) = std::path::Path::new(&out).parent() {
         std::fs::create_dir_all(dir).unwrap();
