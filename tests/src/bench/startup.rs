@@ -26,15 +26,20 @@ use tokio::sync::{Notify, mpsc};
 
 use super::median;
 
-/// A TCP proxy on loopback in front of `upstream` (`http://host:port`) that counts the
-/// connections opened through it: the URL to give a process instead, and the count.
+/// A TCP proxy on loopback in front of `upstream` (`http://host:port[/path]`) that counts the
+/// connections opened through it: the URL to give a process instead, and the count. A
+/// connection is at least one call (keep-alive may carry more), so zero means none.
 async fn counting_proxy(upstream: &str) -> (String, Arc<AtomicU64>) {
-    let target = upstream
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
+    let parsed = reqwest::Url::parse(upstream).unwrap();
+    assert_eq!(parsed.scheme(), "http", "{upstream}: the emulators answer plain HTTP");
+    let target = format!(
+        "{}:{}",
+        parsed.host_str().unwrap(),
+        parsed.port_or_known_default().unwrap()
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let path = parsed.path().trim_end_matches('/');
+    let url = format!("http://{}{path}", listener.local_addr().unwrap());
     let opened = Arc::new(AtomicU64::new(0));
     let counted = opened.clone();
     tokio::spawn(async move {
@@ -256,7 +261,8 @@ pub async fn measure(
     let mut env = env.clone();
     let mut counters = Vec::new();
     for endpoint in ["AWS_ENDPOINT_URL", "STRIPE_API_BASE"] {
-        let (url, opened) = counting_proxy(&env[endpoint]).await;
+        let upstream = env.get(endpoint).unwrap_or_else(|| panic!("no {endpoint}"));
+        let (url, opened) = counting_proxy(upstream).await;
         env.insert(endpoint.into(), url);
         counters.push(opened);
     }
