@@ -1,15 +1,12 @@
 //! Emails, passwords and their hashes.
 //!
-//! Hashing is Argon2id with OWASP's minimum (19 MiB, 2 iterations, 1 lane) and runs on a thread
-//! of its own, one hash at a time: a hash takes tens of milliseconds of CPU that must not stall
-//! other requests on the async workers, and its 19 MiB is then allocated and freed in one place.
-//! (On tokio's blocking pool each new thread got a heap of its own from glibc and kept 19 MiB
-//! in it: login's peak memory grew past 100 MiB over a thousand invocations.) An unknown account
-//! is checked against a dummy hash, so a login takes as long whether or not the account exists.
+//! Hashing is Argon2id with OWASP's minimum (19 MiB, 2 iterations, 1 lane) and runs on tokio's
+//! blocking pool: a hash takes tens of milliseconds of CPU that must not stall other requests on
+//! the async workers. An unknown account is checked against a dummy hash, so a login takes as
+//! long whether or not the account exists.
 
 use std::fmt;
 use std::sync::OnceLock;
-use std::sync::mpsc::Sender;
 
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -140,38 +137,12 @@ fn hash_now(password: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-type Job = Box<dyn FnOnce() + Send>;
-
-/// Runs `job` on the hashing thread (started at the first hash) and waits for its answer.
-async fn on_hashing_thread<T: Send + 'static>(
-    job: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, AppError> {
-    static JOBS: OnceLock<Option<Sender<Job>>> = OnceLock::new();
-    let jobs = JOBS.get_or_init(|| {
-        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("password-hashing".into())
-            .spawn(move || queue.into_iter().for_each(|job| job()))
-            .ok()
-            .map(|_| jobs)
-    });
-    let (answer, answered) = tokio::sync::oneshot::channel();
-    jobs.as_ref()
-        .ok_or(AppError::Unavailable("password hashing"))?
-        .send(Box::new(move || {
-            let _ = answer.send(job());
-        }))
-        .map_err(|_| AppError::Unavailable("password hashing"))?;
-    answered
-        .await
-        .map_err(|e| AppError::dependency("password hashing", e))
-}
-
 /// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`) of a new hash with a random salt.
 pub async fn hash(password: &Password) -> Result<String, AppError> {
     let password = password.expose().to_string();
-    on_hashing_thread(move || hash_now(&password))
-        .await?
+    tokio::task::spawn_blocking(move || hash_now(&password))
+        .await
+        .map_err(|e| AppError::dependency("password hashing", e))?
         .map_err(|e| AppError::dependency("password hashing", e))
 }
 
@@ -185,13 +156,9 @@ fn dummy_hash() -> &'static str {
 pub async fn verify(password: &str, stored: Option<&str>) -> bool {
     let password = password.to_string();
     let known = stored.is_some();
-    let stored = stored.map(str::to_string);
-    let matched = on_hashing_thread(move || {
-        let stored = match &stored {
-            Some(stored) => stored.as_str(),
-            None => dummy_hash(),
-        };
-        PasswordHash::new(stored)
+    let stored = stored.map_or_else(|| dummy_hash().to_string(), str::to_string);
+    let matched = tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&stored)
             .map(|parsed| {
                 argon2()
                     .verify_password(password.as_bytes(), &parsed)
