@@ -1,6 +1,7 @@
 //! The payment provider: Stripe's PaymentIntents API over HTTPS (localstripe on loopback
-//! locally; the base URL is configuration). The API key is read from Secrets Manager at cold
-//! start, read again when the provider refuses it (a rotation), and never logged.
+//! locally; the base URL is configuration). The API key is read from Secrets Manager at the first
+//! call (a cold start makes no network call), read again when the provider refuses it (a
+//! rotation), and never logged.
 //!
 //! Transient failures (no connection, timeouts, 5xx, 429) are retried with exponential backoff
 //! and full jitter, each attempt bounded by the time the current record has left
@@ -172,6 +173,15 @@ async fn read_secret(
 
 impl StripePayments {
     pub fn new(base_url: &str, api_key: String, resilience: Resilience) -> Result<Self, AppError> {
+        Self::with_key(base_url, Some(api_key), None, resilience)
+    }
+
+    fn with_key(
+        base_url: &str,
+        api_key: Option<String>,
+        source: Option<KeySource>,
+        resilience: Resilience,
+    ) -> Result<Self, AppError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .build()
@@ -179,9 +189,9 @@ impl StripePayments {
         Ok(Self {
             http,
             base_url: base_url.trim_end_matches('/').to_string(),
-            api_key: RwLock::new(Some(api_key)),
+            api_key: RwLock::new(api_key),
             first_read: tokio::sync::Mutex::new(()),
-            source: None,
+            source,
             backoff: resilience.backoff,
             timeout: resilience.timeout,
             breaker: CircuitBreaker::new(
@@ -203,18 +213,17 @@ impl StripePayments {
         base_url: &str,
         resilience: Resilience,
     ) -> Result<Self, ConfigError> {
-        let mut payments =
-            Self::new(base_url, String::new(), resilience).map_err(|e| ConfigError::Unusable {
-                what: "payment provider client",
-                reason: e.chain(),
-            })?;
-        payments.api_key = RwLock::new(None);
-        payments.source = Some(KeySource {
+        let source = KeySource {
             client: aws_sdk_secretsmanager::Client::new(aws),
             secret_id: secret_id.to_string(),
             last_read: std::sync::Mutex::new(None),
-        });
-        Ok(payments)
+        };
+        Self::with_key(base_url, None, Some(source), resilience).map_err(|e| {
+            ConfigError::Unusable {
+                what: "payment provider client",
+                reason: e.chain(),
+            }
+        })
     }
 
     fn key(&self) -> String {
@@ -237,8 +246,16 @@ impl StripePayments {
         let Some(source) = &self.source else {
             return Err(AppError::dependency(PROVIDER, "no API key"));
         };
-        let key = read_secret(&source.client, &source.secret_id)
-            .await
+        // Bounded like an attempt, so a slow Secrets Manager cannot take the record's deadline.
+        let read = match self.attempt_timeout_after(Duration::ZERO) {
+            Some(limit) => {
+                tokio::time::timeout(limit, read_secret(&source.client, &source.secret_id))
+                    .await
+                    .unwrap_or_else(|_| Err("reading the secret timed out".to_string()))
+            }
+            None => Err("no time left to read the secret before the deadline".to_string()),
+        };
+        let key = read
             .map_err(|reason| {
                 tracing::error!(secret = %source.secret_id, error = %reason, "payment provider key unreadable; payments park until its secret holds one");
                 AppError::Unavailable("the payment provider's API key")
@@ -302,14 +319,14 @@ impl StripePayments {
         form: &[(&str, String)],
         key_base: Option<&str>,
     ) -> Result<Reply, AppError> {
+        // An unreadable secret is not the provider's failure: it stays out of the breaker's count.
+        self.load_key().await?;
         let Some(mut timeout) = self.attempt_timeout_after(Duration::ZERO) else {
             return Err(AppError::dependency(
                 PROVIDER,
                 "no time left for a call before the deadline",
             ));
         };
-        // An unreadable secret is not the provider's failure: it stays out of the breaker's count.
-        self.load_key().await?;
         self.breaker.admit(Instant::now())?;
         let (mut retry, mut series, mut key_reread) = (0, 0, false);
         loop {

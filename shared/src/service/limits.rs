@@ -7,11 +7,13 @@
 //!   take a client application's whole allowance. It is on every signed-in request, so it must
 //!   not cost a write on each: an instance counts a user's hits itself and adds them to the shared
 //!   counter a batch at a time (`RATE_LIMIT_BATCH`, default a tenth of the limit), learning the
-//!   others' hits from that write's answer. One instance judges exactly; a user spread over `n`
-//!   warm instances of the scope's functions can get up to `n × (batch − 1)` hits past the limit
-//!   in a window, and a user with fewer than a batch of hits per instance and minute costs no
-//!   write at all. If the counter store fails, requests pass (and the failure is logged): this
-//!   limit protects the service, it must not take it down.
+//!   others' hits from that write's answer. One instance judges exactly; a user served by `n`
+//!   instances of the scope's functions in a window (every one that served them, recycled ones
+//!   too) can get up to `n × (batch − 1)` hits past the limit, and a user with fewer than a batch
+//!   of hits per instance and minute costs no write at all. If the counter store fails, requests
+//!   are judged on this instance's count alone and the batch is written with the next one (a
+//!   write whose answer was lost may then count twice: a spurious 429 is possible, never a lost
+//!   hit); the failure is logged. This limit protects the service, it must not take it down.
 //! - [`Throttle`] with [`Budget`]s: per source address (sign-up, login) and per account and
 //!   source (login). These protect accounts, so they count a sliding window (the previous fixed
 //!   window's hits weighted by how much of it still overlaps, plus the current window's): nobody
@@ -316,7 +318,7 @@ impl RateLimit {
             match written {
                 Ok(shared) => hits = shared.current,
                 Err(err) => {
-                    tracing::warn!(error = %err.chain(), "rate limit counter unavailable; request allowed");
+                    tracing::warn!(error = %err.chain(), "rate limit counter unavailable; judged on this instance's count");
                 }
             }
         }
@@ -335,7 +337,11 @@ impl RateLimit {
     /// (a batch, or none).
     fn count_here(&self, subject: &str, start: i64) -> (u64, u64) {
         let mut local = self.local.lock().unwrap_or_else(PoisonError::into_inner);
-        if local.start != start {
+        if start < local.start {
+            // A request that read the clock just before the minute turned: written alone.
+            return (1, 1);
+        }
+        if start > local.start {
             *local = Window {
                 start,
                 subjects: HashMap::new(),

@@ -31,7 +31,11 @@ use super::median;
 /// connection is at least one call (keep-alive may carry more), so zero means none.
 async fn counting_proxy(upstream: &str) -> (String, Arc<AtomicU64>) {
     let parsed = reqwest::Url::parse(upstream).unwrap();
-    assert_eq!(parsed.scheme(), "http", "{upstream}: the emulators answer plain HTTP");
+    assert_eq!(
+        parsed.scheme(),
+        "http",
+        "{upstream}: the emulators answer plain HTTP"
+    );
     let target = format!(
         "{}:{}",
         parsed.host_str().unwrap(),
